@@ -1,0 +1,138 @@
+/* baton/client.h: the gRPC client side of libbaton.
+ *
+ * A bt_channel connects to host:port (h2c, or TLS with a CA, an optional
+ * client certificate and hostname verification) and multiplexes many calls
+ * over one or several connections, reconnecting with exponential backoff.
+ * The asynchronous API runs on a bt_loop; the bt_sync_* API wraps it with a
+ * private loop for simple, blocking programs. */
+#ifndef BATON_CLIENT_H
+#define BATON_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include <baton/loop.h>
+#include <baton/metadata.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bt_channel bt_channel;
+typedef struct bt_client_call bt_client_call;
+
+typedef struct bt_channel_opts {
+  const char *host;
+  int port;
+  int use_tls;
+  const char *ca_file;         /* NULL: the system's default CA paths */
+  const char *cert_file;       /* client certificate for mTLS, or NULL */
+  const char *key_file;
+  const char *server_name;     /* SNI and name verified; default host */
+  int verify_hostname;         /* default 1 */
+  uint32_t connect_timeout_ms; /* default 5 s */
+  int connections;             /* connections to spread calls on; 1 */
+  size_t max_recv_message;     /* default 4 MiB */
+  uint32_t backoff_initial_ms; /* reconnect backoff; default 100 ms */
+  uint32_t backoff_max_ms;     /* default 10 s */
+  const char *authority;       /* :authority; default host:port */
+} bt_channel_opts;
+
+void bt_channel_opts_init(bt_channel_opts *opts);
+
+/* A channel on loop; opts (and its strings) are copied. Connects lazily on
+ * the first call. Returns NULL with a message on stderr when TLS files
+ * cannot be loaded. */
+bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts);
+/* Cancels every call (their on_done fires with CANCELLED), closes the
+ * connections and frees the channel; accepts NULL. */
+void bt_channel_free(bt_channel *ch);
+
+typedef struct bt_call_opts {
+  int64_t timeout_ns;           /* sent as grpc-timeout; 0 = none */
+  const bt_metadata *metadata;  /* request metadata, copied; may be NULL */
+  int gzip;                     /* compress request messages */
+} bt_call_opts;
+
+/* The final status of a call; valid during on_done (sync: until free). */
+typedef struct bt_status {
+  int code;                     /* bt_grpc_code */
+  const char *message;          /* decoded grpc-message, never NULL */
+  const bt_metadata *trailers;  /* never NULL */
+} bt_status;
+
+typedef struct bt_client_callbacks {
+  /* Response headers arrived (may not fire for trailers-only answers). */
+  void (*on_headers)(bt_client_call *call, const bt_metadata *initial,
+                     void *ud);
+  /* A response message; msg decoded with the output descriptor given to
+   * bt_channel_start_call (NULL when it was NULL). Valid during the call. */
+  void (*on_message)(bt_client_call *call, const ProtobufCMessage *msg,
+                     const uint8_t *bytes, size_t len, void *ud);
+  /* Always fires exactly once, from the loop; the call is freed after. */
+  void (*on_done)(bt_client_call *call, const bt_status *status, void *ud);
+} bt_client_callbacks;
+
+/* Starts a call to path ("/pkg.Service/Method"). opts may be NULL. The call
+ * belongs to the channel until on_done returns. Never NULL: failures
+ * (connection refused, ...) arrive through on_done. */
+bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
+                                      const ProtobufCMessageDescriptor *output,
+                                      const bt_call_opts *opts,
+                                      const bt_client_callbacks *cbs,
+                                      void *ud);
+/* Queues a request message. BT_ERR_STATE after close_send or the end. */
+int bt_client_call_send(bt_client_call *call, const ProtobufCMessage *msg);
+int bt_client_call_send_bytes(bt_client_call *call, const uint8_t *bytes,
+                              size_t len);
+/* Half-closes: no more request messages. */
+int bt_client_call_close_send(bt_client_call *call);
+/* Resets the stream (RST_STREAM CANCEL); on_done follows with CANCELLED
+ * unless the call had already ended. */
+void bt_client_call_cancel(bt_client_call *call);
+/* Unary and server-streaming shorthand: start, send req, close_send. */
+bt_client_call *bt_channel_call(bt_channel *ch, const char *path,
+                                const ProtobufCMessage *req,
+                                const ProtobufCMessageDescriptor *output,
+                                const bt_call_opts *opts,
+                                const bt_client_callbacks *cbs, void *ud);
+
+/* ---- blocking convenience ------------------------------------------- */
+
+typedef struct bt_sync_channel bt_sync_channel;
+typedef struct bt_sync_call bt_sync_call;
+
+bt_sync_channel *bt_sync_channel_new(const bt_channel_opts *opts);
+void bt_sync_channel_free(bt_sync_channel *ch);
+
+bt_sync_call *bt_sync_call_start(bt_sync_channel *ch, const char *path,
+                                 const ProtobufCMessageDescriptor *output,
+                                 const bt_call_opts *opts);
+int bt_sync_call_send(bt_sync_call *call, const ProtobufCMessage *msg);
+int bt_sync_call_close_send(bt_sync_call *call);
+/* Waits for the next response message. Returns 1 with *out set (free it
+ * with protobuf_c_message_free_unpacked(*out, NULL)), 0 at the end of the
+ * responses, or a BT_ERR_*. */
+int bt_sync_call_recv(bt_sync_call *call, ProtobufCMessage **out);
+/* Waits for the response headers; NULL when the call ended without. */
+const bt_metadata *bt_sync_call_initial_metadata(bt_sync_call *call);
+/* Waits for the end; the status is owned by the call. */
+const bt_status *bt_sync_call_status(bt_sync_call *call);
+void bt_sync_call_cancel(bt_sync_call *call);
+/* Cancels the call if it has not ended and frees it; accepts NULL. */
+void bt_sync_call_free(bt_sync_call *call);
+
+/* Unary in one go. On return *resp is the response or NULL (free with
+ * protobuf_c_message_free_unpacked); returns the gRPC code. When message
+ * is not NULL it gets the status message (bt_free it). */
+int bt_sync_unary(bt_sync_channel *ch, const char *path,
+                  const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *output,
+                  const bt_call_opts *opts, ProtobufCMessage **resp,
+                  char **message);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

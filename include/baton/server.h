@@ -1,0 +1,178 @@
+/* baton/server.h: the gRPC server side of libbaton.
+ *
+ * A bt_server serves registered services on any number of listeners (h2c
+ * with prior knowledge, or TLS 1.2+ with ALPN h2) from one event loop per
+ * worker thread, each with its own SO_REUSEPORT socket. Handlers run on the
+ * worker's loop and must not block it: a handler may finish its call later,
+ * from a timer or from the callback of a client call it made itself.
+ *
+ * Call lifecycle: the runtime creates a bt_call per stream and invokes the
+ * method's handler. The handler (or code it hands the call to) must call
+ * bt_call_finish exactly once, even after the call was cancelled; the
+ * runtime frees the call after both bt_call_finish was called and the
+ * stream closed. */
+#ifndef BATON_SERVER_H
+#define BATON_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include <baton/arena.h>
+#include <baton/loop.h>
+#include <baton/metadata.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bt_server bt_server;
+typedef struct bt_call bt_call;
+
+typedef enum bt_call_kind {
+  BT_CALL_UNARY = 0,
+  BT_CALL_SERVER_STREAMING = 1,
+  BT_CALL_CLIENT_STREAMING = 2,
+  BT_CALL_BIDI_STREAMING = 3
+} bt_call_kind;
+
+/* Entry point of a method. For unary and server-streaming methods the
+ * runtime waits for the one request message and the end of the client's
+ * stream and passes it decoded in req (owned by the call's arena). For
+ * client-streaming and bidi methods req is NULL and the handler registers
+ * bt_call_on_message / bt_call_on_half_close. handlers and ud are what was
+ * given at registration. */
+typedef void (*bt_method_invoke_fn)(bt_call *call, const ProtobufCMessage *req,
+                                    const void *handlers, void *ud);
+
+typedef struct bt_method_desc {
+  const char *path; /* "/package.Service/Method" */
+  bt_call_kind kind;
+  const ProtobufCMessageDescriptor *input;  /* NULL: messages stay bytes */
+  const ProtobufCMessageDescriptor *output; /* for bt_call_send checks */
+  bt_method_invoke_fn invoke;
+} bt_method_desc;
+
+typedef struct bt_service_desc {
+  const char *name; /* "package.Service" */
+  size_t n_methods;
+  const bt_method_desc *methods;
+} bt_service_desc;
+
+typedef struct bt_tls_opts {
+  const char *cert_file; /* PEM chain */
+  const char *key_file;  /* PEM key */
+  const char *ca_file;   /* CA to verify peers' certificates (mTLS) */
+  int require_client_cert;
+} bt_tls_opts;
+
+typedef struct bt_server_opts {
+  int workers;                     /* event-loop threads; 0 = one per core */
+  uint32_t max_concurrent_streams; /* per connection; default 1000 */
+  uint32_t max_header_list;        /* bytes, counted by the runtime; 16 KiB */
+  size_t max_recv_message;         /* bytes; default 4 MiB */
+  uint32_t initial_window;         /* per-stream window; default 1 MiB */
+  uint32_t connection_window;      /* default 16 MiB */
+  uint32_t handshake_timeout_ms;   /* TLS handshake + client preface; 10 s */
+  uint32_t idle_timeout_ms;        /* no open stream; default 5 min; 0 = off */
+  uint32_t write_timeout_ms;       /* a write that makes no progress; 30 s */
+  uint32_t stream_reset_burst;     /* nghttp2 RST_STREAM rate limit; 1000 */
+  uint32_t stream_reset_rate;      /* per second; 33 */
+  uint32_t max_continuations;      /* CONTINUATION frames per header block; 8 */
+} bt_server_opts;
+
+/* Fills opts with the defaults documented above. */
+void bt_server_opts_init(bt_server_opts *opts);
+
+/* A new server; opts is copied (NULL = defaults). Free with bt_server_free. */
+bt_server *bt_server_new(const bt_server_opts *opts);
+/* Stops if running, joins the workers and frees; accepts NULL. */
+void bt_server_free(bt_server *server);
+
+/* Adds a listener on host:port (port 0 picks one; see bt_server_port).
+ * tls NULL serves h2c with prior knowledge. Files are loaded now; returns
+ * BT_ERR_TLS with a message on stderr when they cannot be. Before start. */
+int bt_server_listen(bt_server *server, const char *host, int port,
+                     const bt_tls_opts *tls);
+/* The port listener i is bound to (after bt_server_listen). */
+int bt_server_port(const bt_server *server, size_t i);
+
+/* Registers every method of svc. handlers is the generated handlers table
+ * passed back to each method's invoke; it and svc must outlive the server.
+ * Returns BT_ERR_EXISTS when a path is already registered. Before start. */
+int bt_server_add_service(bt_server *server, const bt_service_desc *svc,
+                          const void *handlers, void *ud);
+/* Serves every path no service claims with invoke (req always NULL,
+ * messages as bytes, kind BT_CALL_BIDI_STREAMING). Without one, such paths
+ * answer UNIMPLEMENTED. Before start. */
+void bt_server_set_fallback(bt_server *server, bt_method_invoke_fn invoke,
+                            void *ud);
+/* Called once on each worker's loop thread before it accepts connections. */
+void bt_server_on_worker_start(bt_server *server,
+                               void (*fn)(bt_loop *loop, int worker, void *ud),
+                               void *ud);
+
+/* Starts the workers and returns. */
+int bt_server_start(bt_server *server);
+/* Asks the workers to drain: GOAWAY to every connection, finish in-flight
+ * calls, then stop. Thread- and async-signal-safe. */
+void bt_server_shutdown(bt_server *server);
+/* Blocks until every worker stopped. */
+void bt_server_wait(bt_server *server);
+
+/* ---- the call, as a handler sees it ---------------------------------- */
+
+const char *bt_call_path(const bt_call *call);
+bt_call_kind bt_call_get_kind(const bt_call *call);
+/* Request metadata (decoded -bin values); owned by the call. */
+const bt_metadata *bt_call_request_metadata(const bt_call *call);
+/* Absolute deadline on bt_now_ns's clock; INT64_MAX when none was sent. */
+int64_t bt_call_deadline(const bt_call *call);
+/* The call's arena: memory freed with the call. */
+bt_arena *bt_call_arena(bt_call *call);
+/* The loop the call runs on (to start timers or client calls). */
+bt_loop *bt_call_loop(bt_call *call);
+/* The peer's address as "ip:port". */
+const char *bt_call_peer(const bt_call *call);
+
+/* A request message of a streaming call. msg is decoded with the method's
+ * input descriptor (NULL for raw methods) and, with bytes, valid only during
+ * the callback. */
+typedef void (*bt_call_message_fn)(bt_call *call, const ProtobufCMessage *msg,
+                                   const uint8_t *bytes, size_t len, void *ud);
+typedef void (*bt_call_event_fn)(bt_call *call, void *ud);
+void bt_call_on_message(bt_call *call, bt_call_message_fn fn, void *ud);
+/* The client closed its side: no more messages will come. */
+void bt_call_on_half_close(bt_call *call, bt_call_event_fn fn, void *ud);
+/* The client cancelled, the deadline passed or the connection died. The
+ * handler still calls bt_call_finish (it then sends nothing). */
+void bt_call_on_cancel(bt_call *call, bt_call_event_fn fn, void *ud);
+int bt_call_is_cancelled(const bt_call *call);
+
+/* Metadata to send. Initial metadata must be added before the first
+ * message; trailing metadata before bt_call_finish. Returns BT_ERR_INVAL
+ * for an invalid or reserved key, BT_ERR_STATE when too late. */
+int bt_call_add_initial_metadata(bt_call *call, const char *key,
+                                 const void *value, size_t len);
+int bt_call_add_trailing_metadata(bt_call *call, const char *key,
+                                  const void *value, size_t len);
+/* Compress response messages with gzip when the client accepts it. */
+void bt_call_set_compression(bt_call *call, int gzip);
+
+/* Sends a response message (packed now; the call keeps the bytes until
+ * written). Returns BT_ERR_STATE after finish or cancel. */
+int bt_call_send(bt_call *call, const ProtobufCMessage *msg);
+int bt_call_send_bytes(bt_call *call, const uint8_t *bytes, size_t len);
+/* Ends the call with a status; message may be NULL. The call must not be
+ * used afterwards. */
+void bt_call_finish(bt_call *call, int code, const char *message);
+/* Calls fn after delay_us on the call's loop unless the call was cancelled
+ * first (then fn is called at once with bt_call_is_cancelled true, so the
+ * handler can finish). One pending timer per call. */
+void bt_call_after(bt_call *call, uint64_t delay_us, bt_call_event_fn fn,
+                   void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

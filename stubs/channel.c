@@ -1,0 +1,499 @@
+/* channel.c: bt_channel and its HTTP/2 client connections.
+ *
+ * A channel keeps `connections` slots; each slot holds at most one live
+ * connection and reconnects with capped exponential backoff (with jitter)
+ * after a failure. New calls go round-robin to ready connections with free
+ * stream capacity; while none is ready they wait in the pending list, and
+ * while every slot is backing off they fail at once with UNAVAILABLE (gRPC's
+ * fail-fast behaviour). */
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <baton/alloc.h>
+#include <baton/error.h>
+#include <baton/status.h>
+
+#include "cli.h"
+#include "tls.h"
+
+#define OUTPUT_SOFT_LIMIT (1u << 20)
+
+void bt_channel_opts_init(bt_channel_opts *o) {
+  memset(o, 0, sizeof(*o));
+  o->verify_hostname = 1;
+  o->connect_timeout_ms = 5000;
+  o->connections = 1;
+  o->max_recv_message = 4u << 20;
+  o->backoff_initial_ms = 100;
+  o->backoff_max_ms = 10000;
+}
+
+static char *dup_or_null(const char *s) {
+  return s ? bt_strdup(s) : NULL;
+}
+
+static int resolve(bt_channel *ch) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  struct addrinfo *res = NULL;
+  char port[8];
+  snprintf(port, sizeof(port), "%d", ch->opts.port);
+  /* Numeric addresses resolve without blocking; names block once, here,
+   * when the channel is made, not on the loop per call. */
+  if (getaddrinfo(ch->host, port, &hints, &res) != 0 || !res)
+    return -1;
+  memcpy(&ch->addr, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  ch->addr_ok = 1;
+  return 0;
+}
+
+bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts) {
+  if (!opts || !opts->host || opts->port <= 0 || opts->port > 65535)
+    return NULL;
+  bt_channel *ch = bt_calloc(1, sizeof(*ch));
+  ch->loop = loop;
+  ch->opts = *opts;
+  ch->host = bt_strdup(opts->host);
+  ch->ca_file = dup_or_null(opts->ca_file);
+  ch->cert_file = dup_or_null(opts->cert_file);
+  ch->key_file = dup_or_null(opts->key_file);
+  ch->server_name = bt_strdup(opts->server_name ? opts->server_name
+                                                : opts->host);
+  if (opts->authority) {
+    ch->authority = bt_strdup(opts->authority);
+  } else {
+    char buf[300];
+    snprintf(buf, sizeof(buf), "%s:%d", opts->host, opts->port);
+    ch->authority = bt_strdup(buf);
+  }
+  ch->opts.host = ch->host;
+  ch->opts.ca_file = ch->ca_file;
+  ch->opts.cert_file = ch->cert_file;
+  ch->opts.key_file = ch->key_file;
+  ch->opts.server_name = ch->server_name;
+  ch->opts.authority = ch->authority;
+  if (ch->opts.connections <= 0)
+    ch->opts.connections = 1;
+  if (ch->opts.max_recv_message == 0)
+    ch->opts.max_recv_message = 4u << 20;
+  if (ch->opts.backoff_initial_ms == 0)
+    ch->opts.backoff_initial_ms = 100;
+  if (ch->opts.backoff_max_ms < ch->opts.backoff_initial_ms)
+    ch->opts.backoff_max_ms = ch->opts.backoff_initial_ms;
+  if (opts->use_tls) {
+    ch->ssl_ctx = bt_tls_client_ctx(ch->ca_file, ch->cert_file, ch->key_file);
+    if (!ch->ssl_ctx)
+      goto fail;
+  }
+  if (resolve(ch) != 0) {
+    fprintf(stderr, "baton: cannot resolve %s\n", ch->host);
+    goto fail;
+  }
+  ch->n_slots = ch->opts.connections;
+  ch->slots = bt_calloc((size_t)ch->n_slots, sizeof(*ch->slots));
+  for (int i = 0; i < ch->n_slots; i++) {
+    ch->slots[i].ch = ch;
+    ch->slots[i].backoff_ms = ch->opts.backoff_initial_ms;
+  }
+  return ch;
+fail:
+  SSL_CTX_free(ch->ssl_ctx);
+  bt_free(ch->host);
+  bt_free(ch->ca_file);
+  bt_free(ch->cert_file);
+  bt_free(ch->key_file);
+  bt_free(ch->server_name);
+  bt_free(ch->authority);
+  bt_free(ch);
+  return NULL;
+}
+
+/* ---- the HTTP/2 client session --------------------------------------- */
+
+static bt_client_call *stream_call(nghttp2_session *h2, int32_t id) {
+  return nghttp2_session_get_stream_user_data(h2, id);
+}
+
+static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
+                     const uint8_t *name, size_t namelen, const uint8_t *value,
+                     size_t valuelen, uint8_t flags, void *user_data) {
+  (void)flags;
+  (void)user_data;
+  if (frame->hd.type != NGHTTP2_HEADERS)
+    return 0;
+  bt_client_call *call = stream_call(h2, frame->hd.stream_id);
+  if (!call)
+    return 0;
+  return cli_call_header(call, frame, name, namelen, value, valuelen);
+}
+
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
+                         void *user_data) {
+  cli_conn *cc = user_data;
+  if (!cc->ch)
+    return 0;
+  if (frame->hd.type == NGHTTP2_HEADERS) {
+    bt_client_call *call = stream_call(h2, frame->hd.stream_id);
+    if (call)
+      cli_call_headers_done(call, frame);
+  } else if (frame->hd.type == NGHTTP2_GOAWAY) {
+    /* No new streams here; streams above last_stream_id are closed by
+     * nghttp2 with REFUSED_STREAM. The slot moves to a new connection. */
+    cc->goaway = 1;
+    if (cc->slot && cc->slot->conn == cc) {
+      cc->slot->conn = NULL;
+      cc->slot->state = SLOT_IDLE;
+    }
+    cc->slot = NULL;
+  } else if (frame->hd.type == NGHTTP2_SETTINGS &&
+             !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+    /* More streams may now be allowed: serve waiting calls. */
+    bt_channel *ch = cc->ch;
+    while (ch->pending) {
+      size_t before = ch->n_pending;
+      bt_client_call *call = ch->pending;
+      cli_channel_unqueue(ch, call);
+      cli_channel_dispatch(ch, call);
+      if (ch->n_pending >= before)
+        break;
+    }
+  }
+  return 0;
+}
+
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
+                         const uint8_t *data, size_t len, void *user_data) {
+  (void)flags;
+  (void)user_data;
+  bt_client_call *call = stream_call(h2, stream_id);
+  if (call)
+    cli_call_data(call, data, len);
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *h2, int32_t stream_id,
+                           uint32_t error_code, void *user_data) {
+  cli_conn *cc = user_data;
+  bt_client_call *call = stream_call(h2, stream_id);
+  if (!call || !cc->ch)
+    return 0;
+  nghttp2_session_set_stream_user_data(h2, stream_id, NULL);
+  cli_call_stream_closed(call, error_code);
+  /* A slot freed up: a waiting call may take it. */
+  bt_channel *ch = cc->ch;
+  if (ch->pending && !cc->goaway) {
+    bt_client_call *next = ch->pending;
+    cli_channel_unqueue(ch, next);
+    cli_channel_dispatch(ch, next);
+  }
+  return 0;
+}
+
+static nghttp2_session_callbacks *cbs;
+static pthread_once_t cbs_once = PTHREAD_ONCE_INIT;
+
+static void make_callbacks(void) {
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs,
+                                                            on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs,
+                                                         on_stream_close);
+}
+
+/* Shared by every channel of the process: read-only once made. */
+static nghttp2_session_callbacks *client_callbacks(void) {
+  pthread_once(&cbs_once, make_callbacks);
+  return cbs;
+}
+
+static void produce(cli_conn *cc) {
+  while (bt_conn_pending(cc->conn) < OUTPUT_SOFT_LIMIT) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(cc->h2, &data);
+    if (n < 0) {
+      bt_conn_close(cc->conn, BT_ERR_H2);
+      return;
+    }
+    if (n == 0)
+      break;
+    bt_conn_write(cc->conn, data, (size_t)n);
+  }
+}
+
+static void conn_flush(bt_conn *c, void *ud) {
+  cli_conn *cc = ud;
+  (void)c;
+  produce(cc);
+  if (!nghttp2_session_want_read(cc->h2) &&
+      !nghttp2_session_want_write(cc->h2))
+    bt_conn_close(cc->conn, 0);
+  else if (cc->goaway && cc->active == 0)
+    bt_conn_close(cc->conn, 0);
+}
+
+static int conn_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
+  cli_conn *cc = ud;
+  ssize_t n = nghttp2_session_mem_recv(cc->h2, data, len);
+  if (n < 0) {
+    produce(cc);
+    return BT_ERR_H2;
+  }
+  bt_conn_mark_dirty(c);
+  return 0;
+}
+
+static void slot_backoff_done(void *ud) {
+  cli_slot *slot = ud;
+  slot->state = SLOT_IDLE;
+  bt_channel *ch = slot->ch;
+  /* Calls that arrived while backing off failed fast; new ones reconnect. */
+  if (ch->pending) {
+    bt_client_call *call = ch->pending;
+    cli_channel_unqueue(ch, call);
+    cli_channel_dispatch(ch, call);
+  }
+}
+
+static void start_backoff(cli_slot *slot) {
+  slot->state = SLOT_BACKOFF;
+  if (!slot->backoff_timer)
+    slot->backoff_timer = bt_timer_new(slot->ch->loop, slot_backoff_done, slot);
+  /* ±20% jitter so a fleet of clients does not reconnect in step. */
+  uint32_t ms = slot->backoff_ms;
+  uint32_t jitter = ms / 5;
+  if (jitter)
+    ms = ms - jitter + (uint32_t)(rand() % (int)(2 * jitter + 1));
+  bt_timer_start(slot->backoff_timer, ms);
+  uint64_t next = (uint64_t)slot->backoff_ms * 16 / 10;
+  slot->backoff_ms = next > slot->ch->opts.backoff_max_ms
+                         ? slot->ch->opts.backoff_max_ms
+                         : (uint32_t)next;
+}
+
+static int any_slot_usable(bt_channel *ch) {
+  for (int i = 0; i < ch->n_slots; i++)
+    if (ch->slots[i].state != SLOT_BACKOFF)
+      return 1;
+  return 0;
+}
+
+static void fail_pending(bt_channel *ch, const char *why) {
+  while (ch->pending) {
+    bt_client_call *call = ch->pending;
+    cli_channel_unqueue(ch, call);
+    cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
+  }
+}
+
+static void conn_ready(bt_conn *c, void *ud) {
+  cli_conn *cc = ud;
+  (void)c;
+  if (!cc->ch)
+    return;
+  cc->ready = 1;
+  if (cc->slot) {
+    cc->slot->state = SLOT_READY;
+    cc->slot->backoff_ms = cc->ch->opts.backoff_initial_ms;
+  }
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 65536},
+  };
+  nghttp2_submit_settings(cc->h2, NGHTTP2_FLAG_NONE, iv, 3);
+  nghttp2_session_set_local_window_size(cc->h2, NGHTTP2_FLAG_NONE, 0, 16 << 20);
+  bt_channel *ch = cc->ch;
+  /* Give every waiting call a chance; dispatch re-queues what cannot go. */
+  size_t n = ch->n_pending;
+  while (n-- > 0 && ch->pending) {
+    bt_client_call *call = ch->pending;
+    cli_channel_unqueue(ch, call);
+    cli_channel_dispatch(ch, call);
+  }
+  bt_conn_mark_dirty(cc->conn);
+}
+
+static void conn_closed(bt_conn *c, int err, void *ud) {
+  cli_conn *cc = ud;
+  bt_channel *ch = cc->ch;
+  if (!ch) { /* the channel is gone; its calls were ended then */
+    nghttp2_session_del(cc->h2);
+    bt_free(cc);
+    return;
+  }
+  if (cc->prev)
+    cc->prev->next = cc->next;
+  else
+    ch->conns = cc->next;
+  if (cc->next)
+    cc->next->prev = cc->prev;
+  char why[200];
+  snprintf(why, sizeof(why), "connection to %s:%d %s%s%s", ch->host,
+           ch->opts.port, cc->ready ? "closed" : "failed",
+           *bt_conn_error(c) ? ": " : "", bt_conn_error(c));
+  while (cc->calls)
+    cli_call_conn_lost(cc->calls, why);
+  nghttp2_session_del(cc->h2);
+  cli_slot *slot = cc->slot;
+  bt_free(cc);
+  if (!slot)
+    return;
+  slot->conn = NULL;
+  snprintf(slot->last_error, sizeof(slot->last_error), "%s", why);
+  if (err == 0 && slot->state == SLOT_READY) {
+    slot->state = SLOT_IDLE; /* an orderly close: reconnect on demand */
+    return;
+  }
+  start_backoff(slot);
+  if (!any_slot_usable(ch))
+    fail_pending(ch, why);
+  else if (ch->pending) {
+    bt_client_call *call = ch->pending;
+    cli_channel_unqueue(ch, call);
+    cli_channel_dispatch(ch, call);
+  }
+}
+
+static const bt_conn_ops conn_ops = {
+    .on_read = conn_read,
+    .on_ready = conn_ready,
+    .on_flush = conn_flush,
+    .on_close = conn_closed,
+};
+
+static void slot_connect(cli_slot *slot) {
+  bt_channel *ch = slot->ch;
+  cli_conn *cc = bt_calloc(1, sizeof(*cc));
+  cc->slot = slot;
+  cc->ch = ch;
+  cc->next = ch->conns;
+  if (ch->conns)
+    ch->conns->prev = cc;
+  ch->conns = cc;
+  nghttp2_session_client_new(&cc->h2, client_callbacks(), cc);
+  slot->conn = cc;
+  slot->state = SLOT_CONNECTING;
+  bt_conn_limits limits = {.handshake_timeout_ms = ch->opts.connect_timeout_ms,
+                           .write_timeout_ms = 30000};
+  cc->conn = bt_conn_connect(ch->loop, (struct sockaddr *)&ch->addr,
+                             ch->ssl_ctx, ch->server_name,
+                             ch->opts.verify_hostname, &limits, &conn_ops, cc);
+}
+
+/* ---- dispatch -------------------------------------------------------- */
+
+static int has_capacity(cli_conn *cc) {
+  uint32_t max = nghttp2_session_get_remote_settings(
+      cc->h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  return !cc->goaway && cc->active < max;
+}
+
+static void enqueue(bt_channel *ch, bt_client_call *call) {
+  call->state = CC_PENDING;
+  call->prev = NULL;
+  call->next = NULL;
+  /* FIFO: append at the tail. */
+  bt_client_call **p = &ch->pending;
+  bt_client_call *last = NULL;
+  while (*p) {
+    last = *p;
+    p = &(*p)->next;
+  }
+  call->prev = last;
+  *p = call;
+  ch->n_pending++;
+}
+
+void cli_channel_unqueue(bt_channel *ch, bt_client_call *call) {
+  if (call->prev)
+    call->prev->next = call->next;
+  else
+    ch->pending = call->next;
+  if (call->next)
+    call->next->prev = call->prev;
+  call->prev = call->next = NULL;
+  call->state = CC_NEW;
+  ch->n_pending--;
+}
+
+void cli_channel_dispatch(bt_channel *ch, bt_client_call *call) {
+  int connecting = 0;
+  for (int k = 0; k < ch->n_slots; k++) {
+    cli_slot *slot = &ch->slots[(ch->rr + k) % ch->n_slots];
+    if (slot->state == SLOT_READY && slot->conn && has_capacity(slot->conn)) {
+      ch->rr = (int)((slot - ch->slots) + 1) % ch->n_slots;
+      if (cli_call_attach(call, slot->conn) == 0)
+        return;
+    }
+    if (slot->state == SLOT_CONNECTING)
+      connecting = 1;
+  }
+  /* No ready connection with room: open one in an idle slot. */
+  for (int k = 0; k < ch->n_slots && !connecting; k++) {
+    cli_slot *slot = &ch->slots[k];
+    if (slot->state == SLOT_IDLE) {
+      slot_connect(slot);
+      connecting = slot->state == SLOT_CONNECTING;
+    }
+  }
+  int ready = 0;
+  for (int k = 0; k < ch->n_slots; k++)
+    ready |= ch->slots[k].state == SLOT_READY;
+  if (connecting || ready) {
+    enqueue(ch, call);
+    return;
+  }
+  const char *why = ch->slots[0].last_error[0] ? ch->slots[0].last_error
+                                               : "no connection available";
+  cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
+}
+
+void cli_conn_reset_stream(bt_client_call *call) {
+  cli_conn *cc = call->cc;
+  if (!cc || call->stream_id <= 0)
+    return;
+  nghttp2_submit_rst_stream(cc->h2, NGHTTP2_FLAG_NONE, call->stream_id,
+                            NGHTTP2_CANCEL);
+  bt_conn_mark_dirty(cc->conn);
+}
+
+void cli_conn_kick(bt_client_call *call) {
+  cli_conn *cc = call->cc;
+  if (!cc || call->stream_id <= 0)
+    return;
+  nghttp2_session_resume_data(cc->h2, call->stream_id);
+  bt_conn_mark_dirty(cc->conn);
+}
+
+void bt_channel_free(bt_channel *ch) {
+  if (!ch)
+    return;
+  ch->freeing = 1;
+  fail_pending(ch, "channel closed");
+  /* Connections finish closing on later loop turns; they must not touch
+   * the channel then. */
+  for (cli_conn *cc = ch->conns, *next; cc; cc = next) {
+    next = cc->next;
+    while (cc->calls)
+      cli_call_conn_lost(cc->calls, "channel closed");
+    cc->slot = NULL;
+    cc->ch = NULL;
+    bt_conn_close(cc->conn, BT_ERR_CLOSED);
+  }
+  for (int i = 0; i < ch->n_slots; i++)
+    bt_timer_free(ch->slots[i].backoff_timer);
+  SSL_CTX_free(ch->ssl_ctx);
+  bt_free(ch->slots);
+  bt_free(ch->host);
+  bt_free(ch->ca_file);
+  bt_free(ch->cert_file);
+  bt_free(ch->key_file);
+  bt_free(ch->server_name);
+  bt_free(ch->authority);
+  bt_free(ch);
+}

@@ -1,0 +1,396 @@
+/* client_call.c: bt_client_call, one client-side RPC (API in baton/client.h)
+ * and how its final status is decided from what the server sent (gRPC's
+ * rules: grpc-status from trailers or a trailers-only response; else the
+ * HTTP status mapped; else the RST_STREAM code mapped). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <baton/alloc.h>
+#include <baton/error.h>
+#include <baton/status.h>
+
+#include "cli.h"
+#include "metadata.h"
+#include "percent.h"
+#include "timeout.h"
+
+#define MAKE_NV(n, v, vlen)                                                     \
+  ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vlen),         \
+                NGHTTP2_NV_FLAG_NONE})
+
+static int deliver_message(void *ud, const uint8_t *msg, size_t len);
+
+static void call_free(bt_client_call *call) {
+  bt_timer_free(call->timer);
+  bt_sendq_clear(&call->out);
+  bt_msgin_clear(&call->in);
+  bt_metadata_free(call->req_md);
+  bt_metadata_free(call->init_md);
+  bt_metadata_free(call->trailers);
+  bt_free(call->grpc_message);
+  bt_free(call->local_message);
+  bt_free(call->path);
+  bt_free(call);
+}
+
+/* Delivers on_done and frees the call. */
+static void complete(bt_client_call *call, int code, const char *message) {
+  bt_status st = {.code = code,
+                  .message = message ? message : "",
+                  .trailers = call->trailers};
+  if (call->cbs.on_done)
+    call->cbs.on_done(call, &st, call->ud);
+  call_free(call);
+}
+
+/* Takes the call off its connection or the pending list. */
+static void detach(bt_client_call *call) {
+  if (call->state == CC_PENDING && call->ch) {
+    cli_channel_unqueue(call->ch, call);
+  } else if (call->cc) {
+    cli_conn *cc = call->cc;
+    if (call->prev)
+      call->prev->next = call->next;
+    else
+      cc->calls = call->next;
+    if (call->next)
+      call->next->prev = call->prev;
+    cc->active--;
+    if (call->stream_id > 0)
+      nghttp2_session_set_stream_user_data(cc->h2, call->stream_id, NULL);
+  }
+  call->prev = call->next = NULL;
+  call->state = CC_DONE;
+}
+
+static void timer_fired(void *ud) {
+  bt_client_call *call = ud;
+  if (call->state == CC_DONE) { /* a deferred on_done */
+    complete(call, call->local_code, call->local_message);
+    return;
+  }
+  cli_call_fail(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
+}
+
+void cli_call_fail(bt_client_call *call, int code, const char *message) {
+  if (call->state == CC_DONE)
+    return;
+  cli_conn_reset_stream(call);
+  detach(call);
+  call->local_code = code;
+  call->local_message = bt_strdup(message ? message : "");
+  /* on_done always comes from the loop, never from inside the API call
+   * that caused it. */
+  if (!call->timer)
+    call->timer = bt_timer_new(call->ch->loop, timer_fired, call);
+  bt_timer_start(call->timer, 0);
+}
+
+void cli_call_conn_lost(bt_client_call *call, const char *why) {
+  call->stream_id = -1; /* the session is going away: nothing to reset */
+  cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
+}
+
+/* ---- request --------------------------------------------------------- */
+
+int cli_call_attach(bt_client_call *call, cli_conn *cc) {
+  bt_channel *ch = call->ch;
+  char timeout[BT_TIMEOUT_MAX_LEN];
+  size_t md_count = bt_metadata_count(call->req_md);
+  nghttp2_nv *nv = bt_malloc((10 + md_count) * sizeof(*nv));
+  char **wire = bt_malloc((md_count + 1) * sizeof(*wire));
+  size_t n = 0;
+  nv[n++] = MAKE_NV(":method", "POST", 4);
+  nv[n++] = ch->ssl_ctx ? MAKE_NV(":scheme", "https", 5)
+                        : MAKE_NV(":scheme", "http", 4);
+  nv[n++] = MAKE_NV(":path", call->path, strlen(call->path));
+  nv[n++] = MAKE_NV(":authority", ch->authority, strlen(ch->authority));
+  nv[n++] = MAKE_NV("content-type", "application/grpc", 16);
+  nv[n++] = MAKE_NV("te", "trailers", 8);
+  nv[n++] = MAKE_NV("user-agent", "grpc-c-baton/0.1", 16);
+  nv[n++] = MAKE_NV("grpc-accept-encoding", "identity,gzip", 13);
+  if (call->gzip)
+    nv[n++] = MAKE_NV("grpc-encoding", "gzip", 4);
+  if (call->deadline != INT64_MAX) {
+    int64_t left = call->deadline - bt_now_ns();
+    if (left <= 0) {
+      bt_free(nv);
+      bt_free(wire);
+      cli_call_fail(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
+      return 0;
+    }
+    size_t len = bt_timeout_format(left, timeout);
+    nv[n++] = MAKE_NV("grpc-timeout", timeout, len);
+  }
+  for (size_t i = 0; i < md_count; i++) {
+    const char *key;
+    const uint8_t *value;
+    size_t len;
+    bt_metadata_at(call->req_md, i, &key, &value, &len);
+    size_t wlen = bt_metadata_wire_value_len(key, value, len);
+    wire[i] = bt_malloc(wlen + 1);
+    bt_metadata_wire_value(key, value, len, wire[i]);
+    nv[n++] = (nghttp2_nv){(uint8_t *)key, (uint8_t *)wire[i], strlen(key),
+                           wlen, NGHTTP2_NV_FLAG_NONE};
+  }
+  nghttp2_data_provider prd = {.source.ptr = call,
+                               .read_callback = cli_call_read_data};
+  int32_t id = nghttp2_submit_request(cc->h2, NULL, nv, n, &prd, call);
+  for (size_t i = 0; i < md_count; i++)
+    bt_free(wire[i]);
+  bt_free(wire);
+  bt_free(nv);
+  if (id < 0)
+    return BT_ERR_H2;
+  call->stream_id = id;
+  call->cc = cc;
+  call->state = CC_ACTIVE;
+  call->prev = NULL;
+  call->next = cc->calls;
+  if (cc->calls)
+    cc->calls->prev = call;
+  cc->calls = call;
+  cc->active++;
+  bt_conn_mark_dirty(cc->conn);
+  return 0;
+}
+
+ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id,
+                           uint8_t *buf, size_t length, uint32_t *data_flags,
+                           nghttp2_data_source *source, void *user_data) {
+  (void)h2;
+  (void)stream_id;
+  (void)user_data;
+  bt_client_call *call = source->ptr;
+  size_t n = bt_sendq_read(&call->out, buf, length);
+  if (n > 0)
+    return (ssize_t)n;
+  if (!call->send_closed)
+    return NGHTTP2_ERR_DEFERRED;
+  *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  return 0;
+}
+
+/* ---- response -------------------------------------------------------- */
+
+static int name_is(const uint8_t *name, size_t len, const char *lit) {
+  size_t n = strlen(lit);
+  return len == n && memcmp(name, lit, n) == 0;
+}
+
+int cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
+                    const uint8_t *name, size_t namelen, const uint8_t *value,
+                    size_t valuelen) {
+  int is_trailers = frame->headers.cat != NGHTTP2_HCAT_RESPONSE ||
+                    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+  if (name_is(name, namelen, ":status")) {
+    call->http_status = 0;
+    for (size_t i = 0; i < valuelen && i < 3; i++)
+      call->http_status = call->http_status * 10 + (value[i] - '0');
+  } else if (namelen > 0 && name[0] == ':') {
+    /* other pseudo-headers are not for us */
+  } else if (name_is(name, namelen, "content-type")) {
+    call->content_type_ok =
+        valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0;
+  } else if (name_is(name, namelen, "grpc-status")) {
+    int code = 0;
+    int ok = valuelen > 0 && valuelen <= 3;
+    for (size_t i = 0; ok && i < valuelen; i++) {
+      if (value[i] < '0' || value[i] > '9')
+        ok = 0;
+      else
+        code = code * 10 + (value[i] - '0');
+    }
+    call->have_grpc_status = 1;
+    call->grpc_status = ok ? code : BT_GRPC_UNKNOWN;
+  } else if (name_is(name, namelen, "grpc-message")) {
+    bt_free(call->grpc_message);
+    call->grpc_message = bt_malloc(valuelen + 1);
+    bt_percent_decode((const char *)value, valuelen,
+                      (uint8_t *)call->grpc_message);
+  } else if (name_is(name, namelen, "grpc-encoding")) {
+    if (bt_encoding_parse((const char *)value, valuelen, &call->in.encoding))
+      call->encoding_bad = 1; /* refused on the first message */
+  } else if (name_is(name, namelen, "grpc-accept-encoding")) {
+    /* we only send what the server accepts if asked to compress */
+  } else {
+    bt_metadata_add_wire(is_trailers ? call->trailers : call->init_md,
+                         (const char *)name, namelen, value, valuelen);
+  }
+  return 0;
+}
+
+void cli_call_headers_done(bt_client_call *call, const nghttp2_frame *frame) {
+  if (frame->headers.cat != NGHTTP2_HCAT_RESPONSE ||
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    return;
+  if (call->http_status >= 100 && call->http_status < 200)
+    return; /* informational: the real response follows */
+  call->got_headers = 1;
+  if (call->cbs.on_headers && call->state == CC_ACTIVE)
+    call->cbs.on_headers(call, call->init_md, call->ud);
+}
+
+static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
+  bt_client_call *call = ud;
+  if (call->state != CC_ACTIVE)
+    return -1;
+  ProtobufCMessage *decoded = NULL;
+  if (call->output) {
+    decoded = protobuf_c_message_unpack(call->output, NULL, len, msg);
+    if (!decoded) {
+      char why[256];
+      snprintf(why, sizeof(why), "cannot decode response as %s",
+               call->output->name);
+      cli_call_fail(call, BT_GRPC_INTERNAL, why);
+      return -1;
+    }
+  }
+  if (call->cbs.on_message)
+    call->cbs.on_message(call, decoded, msg, len, call->ud);
+  protobuf_c_message_free_unpacked(decoded, NULL);
+  return call->state == CC_ACTIVE ? 0 : -1;
+}
+
+void cli_call_data(bt_client_call *call, const uint8_t *data, size_t len) {
+  if (call->state != CC_ACTIVE)
+    return;
+  if (call->encoding_bad) {
+    cli_call_fail(call, BT_GRPC_INTERNAL,
+                  "server used a grpc-encoding this client does not accept");
+    return;
+  }
+  int code = bt_msgin_feed(&call->in, data, len);
+  if (code > 0)
+    cli_call_fail(call, code, call->in.error);
+}
+
+void cli_call_stream_closed(bt_client_call *call, uint32_t error_code) {
+  if (call->state != CC_ACTIVE)
+    return;
+  int partial = bt_msgin_finish(&call->in);
+  detach(call);
+  char why[128];
+  int code;
+  const char *message;
+  if (call->http_status != 0 && call->http_status != 200) {
+    code = bt_grpc_code_from_http_status(call->http_status);
+    snprintf(why, sizeof(why), "HTTP status %d without a gRPC status",
+             call->http_status);
+    message = why;
+  } else if (call->have_grpc_status) {
+    code = call->grpc_status;
+    message = call->grpc_message;
+    if (partial && code == BT_GRPC_OK) {
+      code = BT_GRPC_INTERNAL;
+      message = call->in.error;
+    }
+  } else if (error_code != NGHTTP2_NO_ERROR) {
+    code = bt_grpc_code_from_h2_error(error_code);
+    snprintf(why, sizeof(why), "stream reset by the server: %s",
+             nghttp2_http2_strerror(error_code));
+    message = why;
+  } else if (call->http_status == 200 && !call->content_type_ok) {
+    code = BT_GRPC_UNKNOWN;
+    message = "response content-type is not application/grpc";
+  } else {
+    code = BT_GRPC_INTERNAL;
+    message = "server closed the stream without a grpc-status";
+  }
+  complete(call, code, message);
+}
+
+/* ---- public API ------------------------------------------------------ */
+
+static bt_metadata *copy_metadata(const bt_metadata *src) {
+  bt_metadata *md = bt_metadata_new(NULL);
+  size_t n = src ? bt_metadata_count(src) : 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *key;
+    const uint8_t *value;
+    size_t len;
+    bt_metadata_at(src, i, &key, &value, &len);
+    bt_metadata_add(md, key, strlen(key), value, len);
+  }
+  return md;
+}
+
+bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
+                                      const ProtobufCMessageDescriptor *output,
+                                      const bt_call_opts *opts,
+                                      const bt_client_callbacks *cbs,
+                                      void *ud) {
+  bt_client_call *call = bt_calloc(1, sizeof(*call));
+  call->ch = ch;
+  call->path = bt_strdup(path);
+  call->output = output;
+  if (cbs)
+    call->cbs = *cbs;
+  call->ud = ud;
+  call->deadline = INT64_MAX;
+  call->req_md = copy_metadata(opts ? opts->metadata : NULL);
+  call->gzip = opts ? opts->gzip : 0;
+  call->init_md = bt_metadata_new(NULL);
+  call->trailers = bt_metadata_new(NULL);
+  bt_sendq_init(&call->out);
+  bt_msgin_init(&call->in, ch->opts.max_recv_message, deliver_message, call);
+  call->state = CC_NEW;
+  if (opts && opts->timeout_ns > 0) {
+    int64_t now = bt_now_ns();
+    call->deadline = opts->timeout_ns > INT64_MAX - now
+                         ? INT64_MAX
+                         : now + opts->timeout_ns;
+    call->timer = bt_timer_new(ch->loop, timer_fired, call);
+    bt_timer_start(call->timer, (uint64_t)(opts->timeout_ns + 999999) / 1000000);
+  }
+  if (ch->freeing) {
+    cli_call_fail(call, BT_GRPC_CANCELLED, "channel closed");
+    return call;
+  }
+  /* dispatch attaches the call, queues it or fails it */
+  cli_channel_dispatch(ch, call);
+  return call;
+}
+
+int bt_client_call_send(bt_client_call *call, const ProtobufCMessage *msg) {
+  if (call->send_closed || call->state == CC_DONE)
+    return BT_ERR_STATE;
+  int rv = bt_sendq_push_message(&call->out, msg, call->gzip);
+  if (rv == 0)
+    cli_conn_kick(call);
+  return rv;
+}
+
+int bt_client_call_send_bytes(bt_client_call *call, const uint8_t *bytes,
+                              size_t len) {
+  if (call->send_closed || call->state == CC_DONE)
+    return BT_ERR_STATE;
+  int rv = bt_sendq_push_bytes(&call->out, bytes, len, call->gzip);
+  if (rv == 0)
+    cli_conn_kick(call);
+  return rv;
+}
+
+int bt_client_call_close_send(bt_client_call *call) {
+  if (call->send_closed || call->state == CC_DONE)
+    return BT_ERR_STATE;
+  call->send_closed = 1;
+  cli_conn_kick(call);
+  return 0;
+}
+
+void bt_client_call_cancel(bt_client_call *call) {
+  cli_call_fail(call, BT_GRPC_CANCELLED, "Cancelled");
+}
+
+bt_client_call *bt_channel_call(bt_channel *ch, const char *path,
+                                const ProtobufCMessage *req,
+                                const ProtobufCMessageDescriptor *output,
+                                const bt_call_opts *opts,
+                                const bt_client_callbacks *cbs, void *ud) {
+  bt_client_call *call = bt_channel_start_call(ch, path, output, opts, cbs, ud);
+  if (bt_client_call_send(call, req) == 0)
+    bt_client_call_close_send(call);
+  return call;
+}

@@ -1,0 +1,72 @@
+/* conn.h (private): one connection interface for TCP and TLS.
+ *
+ * A bt_conn owns a libuv TCP handle and, for TLS, an SSL object over memory
+ * BIOs. The HTTP/2 layer above it sees plaintext only: bytes in through
+ * on_read, bytes out through bt_conn_write from its on_flush, which the loop
+ * calls once per turn after bt_conn_mark_dirty. Destruction is deferred: the
+ * owner asks with bt_conn_close and is told with on_close, on a later turn,
+ * after which the conn is freed. */
+#ifndef BT_CONN_H
+#define BT_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include <baton/loop.h>
+
+typedef struct bt_conn bt_conn;
+
+typedef struct bt_conn_ops {
+  /* Plaintext from the peer. Return 0 to go on, or a BT_ERR_* to flush
+   * what is pending and close. */
+  int (*on_read)(bt_conn *c, const uint8_t *data, size_t len, void *ud);
+  /* Connected, TLS handshake (if any) done and ALPN h2 agreed. */
+  void (*on_ready)(bt_conn *c, void *ud);
+  /* Produce output now with bt_conn_write (once per turn when dirty). */
+  void (*on_flush)(bt_conn *c, void *ud);
+  /* The connection is gone; err is 0 for an orderly close or the BT_ERR_*
+   * that ended it. The conn is freed right after this returns. */
+  void (*on_close)(bt_conn *c, int err, void *ud);
+} bt_conn_ops;
+
+typedef struct bt_conn_limits {
+  uint32_t handshake_timeout_ms; /* until on_ready; 0 = none */
+  uint32_t write_timeout_ms;     /* a write that makes no progress; 0 = none */
+  size_t read_pause_bytes;       /* stop reading above this much pending output */
+} bt_conn_limits;
+
+/* Accepts a pending connection from server (a listening uv_tcp_t). ctx NULL
+ * means plain TCP. Returns NULL when accept fails. */
+bt_conn *bt_conn_accept(bt_loop *loop, uv_stream_t *server, SSL_CTX *ctx,
+                        const bt_conn_limits *limits, const bt_conn_ops *ops,
+                        void *ud);
+/* Starts connecting to addr. With ctx, runs a TLS client handshake sending
+ * server_name as SNI and, when verify_name, checking the certificate names
+ * it (a DNS name or an IP address). Failures arrive through on_close. */
+bt_conn *bt_conn_connect(bt_loop *loop, const struct sockaddr *addr,
+                         SSL_CTX *ctx, const char *server_name,
+                         int verify_name, const bt_conn_limits *limits,
+                         const bt_conn_ops *ops, void *ud);
+
+/* Queues bytes for the peer (encrypting them for TLS). */
+void bt_conn_write(bt_conn *c, const uint8_t *data, size_t len);
+/* Bytes queued or being written: the back-pressure measure. */
+size_t bt_conn_pending(const bt_conn *c);
+/* Asks for on_flush at the end of this loop turn. */
+void bt_conn_mark_dirty(bt_conn *c);
+/* Writes what is pending (bounded by the write timeout), then closes. err is
+ * passed to on_close. Idempotent. */
+void bt_conn_close(bt_conn *c, int err);
+/* Arms (ms > 0) or clears (0) a timer that closes the connection with
+ * BT_ERR_TIMEOUT: the owner's idle or settings timeout. */
+void bt_conn_set_timeout(bt_conn *c, uint32_t ms);
+/* "ip:port" of the peer. */
+const char *bt_conn_peer(const bt_conn *c);
+bt_loop *bt_conn_loop(const bt_conn *c);
+/* A sentence on why the last TLS handshake failed, or "". */
+const char *bt_conn_error(const bt_conn *c);
+
+#endif

@@ -1,0 +1,174 @@
+/* srv.h (private): the server's internal structures, shared by server.c
+ * (server, listeners, workers), srv_session.c (HTTP/2 server sessions) and
+ * call.c (the bt_call API). */
+#ifndef BT_SRV_H
+#define BT_SRV_H
+
+#include <pthread.h>
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include <baton/server.h>
+
+#include "conn.h"
+#include "msgin.h"
+#include "sendq.h"
+
+typedef struct srv_worker srv_worker;
+typedef struct srv_session srv_session;
+
+typedef struct srv_method {
+  const char *path;
+  size_t path_len;
+  bt_call_kind kind;
+  const ProtobufCMessageDescriptor *input;
+  const ProtobufCMessageDescriptor *output;
+  bt_method_invoke_fn invoke;
+  const void *handlers;
+  void *ud;
+} srv_method;
+
+typedef struct srv_listener {
+  char host[256];
+  int port;
+  struct sockaddr_storage addr;
+  SSL_CTX *ssl_ctx; /* NULL: h2c */
+  int first_fd;     /* bound by bt_server_listen, used by worker 0 */
+} srv_listener;
+
+struct bt_server {
+  bt_server_opts opts;
+  srv_listener *listeners;
+  size_t n_listeners;
+  srv_method *methods; /* open-addressing table keyed by path */
+  size_t methods_cap, n_methods;
+  srv_method fallback;
+  void (*worker_start)(bt_loop *loop, int worker, void *ud);
+  void *worker_start_ud;
+  srv_worker *workers;
+  int n_workers;
+  int started;
+  volatile int stopping;
+};
+
+struct srv_worker {
+  bt_server *server;
+  int index;
+  pthread_t thread;
+  bt_loop *loop;
+  uv_async_t wakeup; /* shutdown request */
+  uv_tcp_t *listen_handles;
+  uv_timer_t drain_timer;
+  srv_session *sessions; /* doubly linked */
+  nghttp2_session_callbacks *h2_callbacks;
+  nghttp2_option *h2_options;
+  int draining;
+  int ready;
+};
+
+struct srv_session {
+  srv_worker *worker;
+  bt_conn *conn;
+  nghttp2_session *h2;
+  srv_session *prev, *next;
+  size_t open_streams;
+  bt_call *calls; /* streams with a call, doubly linked */
+  int got_settings;
+  int goaway;
+  int closing;
+};
+
+typedef enum {
+  CALL_HEADERS,    /* receiving request headers */
+  CALL_WAIT_UNARY, /* unary or server streaming: waiting for the request */
+  CALL_RUNNING,    /* the handler has the call */
+  CALL_DONE        /* status sent or stream gone */
+} call_state;
+
+struct bt_call {
+  bt_arena *arena;
+  srv_session *sess; /* NULL once the stream closed */
+  bt_call *prev, *next;
+  bt_loop *loop;
+  const char *peer;
+  int32_t stream_id;
+  call_state state;
+  const srv_method *method;
+  /* request headers */
+  const char *path;
+  size_t path_len;
+  int method_is_post;
+  int content_type_ok;
+  int content_type_seen;
+  int timeout_bad;
+  int encoding_bad;
+  int accept_gzip;
+  size_t header_bytes;
+  int headers_too_large;
+  int64_t deadline;
+  bt_metadata *req_md;
+  /* request messages */
+  bt_msgin in;
+  int half_closed;
+  const ProtobufCMessage *unary_req;
+  ProtobufCAllocator *pb_alloc;
+  bt_call_message_fn on_message;
+  void *on_message_ud;
+  bt_call_event_fn on_half_close;
+  void *on_half_close_ud;
+  bt_call_event_fn on_cancel;
+  void *on_cancel_ud;
+  /* response */
+  bt_metadata *init_md;
+  bt_metadata *trail_md;
+  bt_sendq out;
+  int gzip;
+  int headers_submitted;
+  int status_code;
+  const char *status_message;
+  int status_pending; /* trailers wait for the queue to drain */
+  int status_sent;
+  /* lifetime */
+  int finished;  /* the handler called bt_call_finish */
+  int closed;    /* nghttp2 closed the stream */
+  int cancelled;
+  int busy;      /* inside a callback into user code */
+  bt_timer *deadline_timer;
+  bt_timer *after_timer;
+  bt_call_event_fn after_fn;
+  void *after_ud;
+};
+
+/* srv_session.c */
+/* The worker's nghttp2 callbacks and options (created once per worker). */
+void srv_session_worker_init(srv_worker *w);
+void srv_session_worker_clear(srv_worker *w);
+void srv_session_accept(srv_worker *w, uv_stream_t *listener,
+                        SSL_CTX *ssl_ctx);
+void srv_session_goaway(srv_session *s);
+
+/* server.c: the method for path, or the fallback, or NULL. */
+const srv_method *srv_server_find(const bt_server *server, const char *path,
+                                  size_t len);
+
+/* call.c: the runtime's side of a call */
+bt_call *srv_call_new(srv_session *s, int32_t stream_id);
+/* Headers are complete: validate, route and start the handler. */
+void srv_call_headers_done(bt_call *call);
+/* DATA payload for the call. */
+void srv_call_data(bt_call *call, const uint8_t *data, size_t len);
+/* The client half-closed. */
+void srv_call_end_of_input(bt_call *call);
+/* nghttp2 closed the stream (error_code from RST_STREAM or 0). */
+void srv_call_stream_closed(bt_call *call, uint32_t error_code);
+/* A header of the request; returns 0 or -1 to reset the stream. */
+int srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
+                    const uint8_t *value, size_t valuelen);
+/* nghttp2 data source read callback for response bodies. */
+ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id,
+                           uint8_t *buf, size_t length, uint32_t *data_flags,
+                           nghttp2_data_source *source, void *user_data);
+
+#endif

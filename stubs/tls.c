@@ -1,0 +1,148 @@
+/* tls.c: OpenSSL context setup shared by servers and channels (TLS 1.2+,
+ * ALPN h2 only, as gRPC requires). The per-connection TLS state lives in
+ * conn.c. */
+#include "tls.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+static const unsigned char alpn_h2[] = {2, 'h', '2'};
+
+void bt_tls_log_errors(const char *what) {
+  unsigned long e;
+  char buf[256];
+  int any = 0;
+  while ((e = ERR_get_error()) != 0) {
+    ERR_error_string_n(e, buf, sizeof(buf));
+    fprintf(stderr, "baton: %s: %s\n", what, buf);
+    any = 1;
+  }
+  if (!any)
+    fprintf(stderr, "baton: %s\n", what);
+}
+
+/* ALPN: accept the connection only when the client offers h2. */
+static int select_alpn(SSL *ssl, const unsigned char **out,
+                       unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg) {
+  (void)ssl;
+  (void)arg;
+  unsigned char *sel;
+  if (SSL_select_next_proto(&sel, outlen, alpn_h2, sizeof(alpn_h2), in,
+                            inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  *out = sel;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *new_ctx(const SSL_METHOD *method) {
+  SSL_CTX *ctx = SSL_CTX_new(method);
+  if (!ctx)
+    return NULL;
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  /* RFC 7540 9.2.2: TLS 1.2 cipher suites must be AEAD with ephemeral keys. */
+  SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  return ctx;
+}
+
+static int load_pair(SSL_CTX *ctx, const char *cert_file,
+                     const char *key_file) {
+  char what[512];
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+    snprintf(what, sizeof(what), "cannot load certificate %s", cert_file);
+    bt_tls_log_errors(what);
+    return -1;
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+    snprintf(what, sizeof(what), "cannot load private key %s", key_file);
+    bt_tls_log_errors(what);
+    return -1;
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    snprintf(what, sizeof(what), "key %s does not match certificate %s",
+             key_file, cert_file);
+    bt_tls_log_errors(what);
+    return -1;
+  }
+  return 0;
+}
+
+SSL_CTX *bt_tls_server_ctx(const char *cert_file, const char *key_file,
+                           const char *ca_file, int require_client_cert) {
+  char what[512];
+  SSL_CTX *ctx = new_ctx(TLS_server_method());
+  if (!ctx) {
+    bt_tls_log_errors("cannot create TLS context");
+    return NULL;
+  }
+  if (!cert_file || !key_file) {
+    fprintf(stderr, "baton: a TLS listener needs a certificate and a key\n");
+    goto fail;
+  }
+  if (load_pair(ctx, cert_file, key_file) != 0)
+    goto fail;
+  if (ca_file) {
+    if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+      snprintf(what, sizeof(what), "cannot load CA %s", ca_file);
+      bt_tls_log_errors(what);
+      goto fail;
+    }
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
+    if (names)
+      SSL_CTX_set_client_CA_list(ctx, names);
+  }
+  if (require_client_cert) {
+    if (!ca_file) {
+      fprintf(stderr, "baton: require_client_cert needs a CA file\n");
+      goto fail;
+    }
+    SSL_CTX_set_verify(ctx,
+                       SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+  } else if (ca_file) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  }
+  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+  return ctx;
+fail:
+  SSL_CTX_free(ctx);
+  return NULL;
+}
+
+SSL_CTX *bt_tls_client_ctx(const char *ca_file, const char *cert_file,
+                           const char *key_file) {
+  char what[512];
+  SSL_CTX *ctx = new_ctx(TLS_client_method());
+  if (!ctx) {
+    bt_tls_log_errors("cannot create TLS context");
+    return NULL;
+  }
+  if (ca_file) {
+    if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+      snprintf(what, sizeof(what), "cannot load CA %s", ca_file);
+      bt_tls_log_errors(what);
+      goto fail;
+    }
+  } else {
+    SSL_CTX_set_default_verify_paths(ctx);
+  }
+  if (cert_file || key_file) {
+    if (!cert_file || !key_file) {
+      fprintf(stderr, "baton: a client certificate needs both cert and key\n");
+      goto fail;
+    }
+    if (load_pair(ctx, cert_file, key_file) != 0)
+      goto fail;
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  SSL_CTX_set_alpn_protos(ctx, alpn_h2, sizeof(alpn_h2));
+  return ctx;
+fail:
+  SSL_CTX_free(ctx);
+  return NULL;
+}
