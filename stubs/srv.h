@@ -77,6 +77,8 @@ struct srv_session {
   bt_call *calls; /* streams with a call, doubly linked */
   int got_settings;
   int goaway;
+  double reset_tokens; /* RST_STREAM budget (token bucket) */
+  int64_t reset_refill_ns;
   int closing;
 };
 

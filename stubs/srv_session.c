@@ -49,11 +49,35 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
   return 0;
 }
 
+/* Rapid Reset (CVE-2023-44487): a client that opens and resets streams
+ * faster than the configured rate is told to calm down and disconnected.
+ * nghttp2's own limit stays as a backstop at twice the burst, but answers
+ * INTERNAL_ERROR; ENHANCE_YOUR_CALM says what happened. */
+static int reset_flood(srv_session *s) {
+  const bt_server_opts *o = &s->worker->server->opts;
+  int64_t now = bt_now_ns();
+  s->reset_tokens += (double)(now - s->reset_refill_ns) / 1e9 *
+                     o->stream_reset_rate;
+  if (s->reset_tokens > o->stream_reset_burst)
+    s->reset_tokens = o->stream_reset_burst;
+  s->reset_refill_ns = now;
+  if (s->reset_tokens < 1)
+    return 1;
+  s->reset_tokens -= 1;
+  return 0;
+}
+
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
                          void *user_data) {
   srv_session *s = user_data;
   bt_call *call;
   switch (frame->hd.type) {
+  case NGHTTP2_RST_STREAM:
+    if (reset_flood(s)) {
+      nghttp2_session_terminate_session(h2, NGHTTP2_ENHANCE_YOUR_CALM);
+      s->goaway = 1;
+    }
+    break;
   case NGHTTP2_SETTINGS:
     if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !s->got_settings) {
       /* The preface arrived: the settings timeout becomes the idle one. */
@@ -243,7 +267,7 @@ static nghttp2_option *make_options(const bt_server_opts *o) {
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
 #ifdef HAVE_NGHTTP2_STREAM_RESET_RATE_LIMIT
-  nghttp2_option_set_stream_reset_rate_limit(opt, o->stream_reset_burst,
+  nghttp2_option_set_stream_reset_rate_limit(opt, 2 * o->stream_reset_burst,
                                              o->stream_reset_rate);
 #endif
 #ifdef HAVE_NGHTTP2_MAX_CONTINUATIONS
@@ -267,6 +291,8 @@ void srv_session_accept(srv_worker *w, uv_stream_t *listener,
   const bt_server_opts *o = &w->server->opts;
   srv_session *s = bt_calloc(1, sizeof(*s));
   s->worker = w;
+  s->reset_tokens = o->stream_reset_burst;
+  s->reset_refill_ns = bt_now_ns();
   if (nghttp2_session_server_new2(&s->h2, w->h2_callbacks, s,
                                   w->h2_options) != 0) {
     bt_free(s);

@@ -1,0 +1,734 @@
+/* interop_client.c: baton-interop-client, gRPC's interop test client
+ * (doc/interop-test-descriptions.md) written with the blocking API of the
+ * stubs protoc-gen-baton generates, to test the runtime against stock gRPC
+ * servers and baton-interop-server.
+ *
+ *   baton-interop-client --server_host=H --server_port=N
+ *       --test_case=NAME[,NAME...]|all [--use_tls=true [--ca=FILE]
+ *       [--server_host_override=NAME] [--cert=FILE --key=FILE]]
+ *
+ * Prints "PASS name" or "FAIL name: reason" per case and exits 0 only when
+ * every requested case passed (2 for bad flags). Each case checks every
+ * assertion the descriptions list, payload contents included. */
+#include <baton/baton.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc/testing/test.baton.h"
+
+#define ECHO_INITIAL_KEY "x-grpc-test-echo-initial"
+#define ECHO_INITIAL_VALUE "test_initial_metadata_value"
+#define ECHO_TRAILING_KEY "x-grpc-test-echo-trailing-bin"
+static const uint8_t echo_trailing_value[] = {0xab, 0xab, 0xab};
+
+/* Every call but timeout_on_sleeping_server's gets this deadline, so a
+ * misbehaving server fails a case instead of hanging the run. */
+#define CALL_DEADLINE_NS (20 * 1000000000LL)
+
+#define WHY_LEN 512
+/* In a case: unless cond, record the reason and go to the case's cleanup. */
+#define CHECK(cond, ...)                                                       \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      snprintf(why, WHY_LEN, __VA_ARGS__);                                     \
+      goto out;                                                                \
+    }                                                                          \
+  } while (0)
+
+typedef Grpc__Testing__StreamingOutputCallRequest output_req;
+typedef Grpc__Testing__StreamingOutputCallResponse output_resp;
+
+/* ---- helpers --------------------------------------------------------------
+ */
+
+static bt_call_opts default_opts(void) {
+  bt_call_opts o = {0};
+  o.timeout_ns = CALL_DEADLINE_NS;
+  return o;
+}
+
+/* A payload of n zero bytes; free with payload_clear. */
+static void payload_init(Grpc__Testing__Payload *p, size_t n) {
+  grpc__testing__payload__init(p);
+  p->body.len = n;
+  p->body.data = n ? bt_calloc(1, n) : NULL;
+}
+
+static void payload_clear(Grpc__Testing__Payload *p) {
+  bt_free(p->body.data);
+  p->body.data = NULL;
+}
+
+/* NULL when the payload is n zero bytes, else what is wrong with it. */
+static const char *payload_problem(const Grpc__Testing__Payload *p, size_t n) {
+  static _Thread_local char buf[96];
+  size_t len = p ? p->body.len : 0;
+  if (len != n) {
+    snprintf(buf, sizeof buf, "payload of %zu bytes, want %zu", len, n);
+    return buf;
+  }
+  for (size_t i = 0; i < len; i++)
+    if (p->body.data[i] != 0)
+      return "payload bytes are not all zero";
+  return NULL;
+}
+
+static void free_msg(void *msg) {
+  if (msg)
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+/* One ResponseParameters entry and a request payload, as ping_pong and the
+ * cancel/metadata cases send. Free with output_req_clear. */
+typedef struct one_output_req {
+  output_req req;
+  Grpc__Testing__ResponseParameters param;
+  Grpc__Testing__ResponseParameters *params[1];
+  Grpc__Testing__Payload payload;
+} one_output_req;
+
+static void output_req_init(one_output_req *r, int32_t response_size,
+                            size_t payload_size) {
+  grpc__testing__streaming_output_call_request__init(&r->req);
+  grpc__testing__response_parameters__init(&r->param);
+  r->param.size = response_size;
+  r->params[0] = &r->param;
+  if (response_size >= 0) {
+    r->req.n_response_parameters = 1;
+    r->req.response_parameters = r->params;
+  }
+  payload_init(&r->payload, payload_size);
+  if (payload_size)
+    r->req.payload = &r->payload;
+}
+
+static void output_req_clear(one_output_req *r) {
+  payload_clear(&r->payload);
+}
+
+/* Reads every remaining response; returns how many came, or a BT_ERR_*. */
+static int drain(bt_sync_call *call) {
+  int n = 0, rv;
+  output_resp *resp;
+  while ((rv = grpc__testing__test_service__full_duplex_call__recv(
+              call, &resp)) == 1) {
+    free_msg(resp);
+    n++;
+  }
+  return rv < 0 ? rv : n;
+}
+
+/* NULL when call echoed the test metadata (initial and trailing). */
+static const char *echo_problem(bt_sync_call *call) {
+  size_t len = 0;
+  const bt_metadata *initial = bt_sync_call_initial_metadata(call);
+  const uint8_t *v =
+      initial ? bt_metadata_get(initial, ECHO_INITIAL_KEY, &len) : NULL;
+  if (!v || len != strlen(ECHO_INITIAL_VALUE) ||
+      memcmp(v, ECHO_INITIAL_VALUE, len) != 0)
+    return "initial metadata " ECHO_INITIAL_KEY " missing or different";
+  const bt_status *st = bt_sync_call_status(call);
+  v = bt_metadata_get(st->trailers, ECHO_TRAILING_KEY, &len);
+  if (!v || len != sizeof echo_trailing_value ||
+      memcmp(v, echo_trailing_value, len) != 0)
+    return "trailing metadata " ECHO_TRAILING_KEY " missing or different";
+  return NULL;
+}
+
+/* ---- the cases ------------------------------------------------------------
+ */
+
+static int empty_unary(bt_sync_channel *ch, char *why) {
+  Grpc__Testing__Empty req = GRPC__TESTING__EMPTY__INIT;
+  Grpc__Testing__Empty *resp = NULL;
+  char *message = NULL;
+  bt_call_opts opts = default_opts();
+  int rv = -1;
+  int code = grpc__testing__test_service__empty_call_sync(ch, &req, &opts,
+                                                          &resp, &message);
+  CHECK(code == BT_GRPC_OK, "status %s: %s", bt_grpc_code_name(code), message);
+  CHECK(resp != NULL, "no response message");
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_free(message);
+  return rv;
+}
+
+static int large_unary(bt_sync_channel *ch, char *why) {
+  Grpc__Testing__SimpleRequest req = GRPC__TESTING__SIMPLE_REQUEST__INIT;
+  Grpc__Testing__Payload payload;
+  Grpc__Testing__SimpleResponse *resp = NULL;
+  char *message = NULL;
+  bt_call_opts opts = default_opts();
+  const char *problem;
+  int rv = -1;
+  payload_init(&payload, 271828);
+  req.response_size = 314159;
+  req.payload = &payload;
+  int code = grpc__testing__test_service__unary_call_sync(ch, &req, &opts,
+                                                          &resp, &message);
+  CHECK(code == BT_GRPC_OK, "status %s: %s", bt_grpc_code_name(code), message);
+  CHECK(resp != NULL, "no response message");
+  CHECK(!(problem = payload_problem(resp->payload, 314159)), "%s", problem);
+  rv = 0;
+out:
+  payload_clear(&payload);
+  free_msg(resp);
+  bt_free(message);
+  return rv;
+}
+
+static int client_streaming(bt_sync_channel *ch, char *why) {
+  static const size_t sizes[] = {27182, 8, 1828, 45904};
+  bt_call_opts opts = default_opts();
+  Grpc__Testing__StreamingInputCallResponse *resp = NULL;
+  int rv = -1, n;
+  bt_sync_call *call =
+      grpc__testing__test_service__streaming_input_call_sync(ch, &opts);
+  CHECK(call != NULL, "could not start the call");
+  for (size_t i = 0; i < 4; i++) {
+    Grpc__Testing__StreamingInputCallRequest req =
+        GRPC__TESTING__STREAMING_INPUT_CALL_REQUEST__INIT;
+    Grpc__Testing__Payload payload;
+    payload_init(&payload, sizes[i]);
+    req.payload = &payload;
+    n = bt_sync_call_send(call, &req.base);
+    payload_clear(&payload);
+    CHECK(n == 0, "sending request %zu: %s", i + 1, bt_strerror(n));
+  }
+  n = bt_sync_call_close_send(call);
+  CHECK(n == 0, "half-close: %s", bt_strerror(n));
+  n = grpc__testing__test_service__streaming_input_call__recv(call, &resp);
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_OK, "status %s: %s", bt_grpc_code_name(st->code),
+        st->message);
+  CHECK(n == 1, "no response message (%s)", bt_strerror(n));
+  CHECK(resp->aggregated_payload_size == 74922,
+        "aggregated_payload_size %d, want 74922",
+        (int)resp->aggregated_payload_size);
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_sync_call_free(call);
+  return rv;
+}
+
+static int server_streaming(bt_sync_channel *ch, char *why) {
+  static const int32_t sizes[] = {31415, 9, 2653, 58979};
+  output_req req = GRPC__TESTING__STREAMING_OUTPUT_CALL_REQUEST__INIT;
+  Grpc__Testing__ResponseParameters params[4], *pp[4];
+  bt_call_opts opts = default_opts();
+  output_resp *resp = NULL;
+  const char *problem;
+  int rv = -1, n, count = 0;
+  for (int i = 0; i < 4; i++) {
+    grpc__testing__response_parameters__init(&params[i]);
+    params[i].size = sizes[i];
+    pp[i] = &params[i];
+  }
+  req.n_response_parameters = 4;
+  req.response_parameters = pp;
+  bt_sync_call *call =
+      grpc__testing__test_service__streaming_output_call_sync(ch, &req, &opts);
+  CHECK(call != NULL, "could not start the call");
+  while ((n = grpc__testing__test_service__streaming_output_call__recv(
+              call, &resp)) == 1) {
+    CHECK(count < 4, "more than 4 responses");
+    problem = payload_problem(resp->payload, (size_t)sizes[count]);
+    CHECK(!problem, "response %d: %s", count + 1, problem);
+    free_msg(resp);
+    resp = NULL;
+    count++;
+  }
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_OK, "status %s: %s", bt_grpc_code_name(st->code),
+        st->message);
+  CHECK(n == 0, "reading responses: %s", bt_strerror(n));
+  CHECK(count == 4, "%d responses, want 4", count);
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_sync_call_free(call);
+  return rv;
+}
+
+static int ping_pong(bt_sync_channel *ch, char *why) {
+  static const int32_t response_sizes[] = {31415, 9, 2653, 58979};
+  static const size_t payload_sizes[] = {27182, 8, 1828, 45904};
+  bt_call_opts opts = default_opts();
+  output_resp *resp = NULL;
+  const char *problem;
+  int rv = -1, n;
+  bt_sync_call *call =
+      grpc__testing__test_service__full_duplex_call_sync(ch, &opts);
+  CHECK(call != NULL, "could not start the call");
+  for (int i = 0; i < 4; i++) {
+    one_output_req r;
+    output_req_init(&r, response_sizes[i], payload_sizes[i]);
+    n = bt_sync_call_send(call, &r.req.base);
+    output_req_clear(&r);
+    CHECK(n == 0, "sending request %d: %s", i + 1, bt_strerror(n));
+    n = grpc__testing__test_service__full_duplex_call__recv(call, &resp);
+    CHECK(n == 1, "no response %d (%s; status %s: %s)", i + 1, bt_strerror(n),
+          bt_grpc_code_name(bt_sync_call_status(call)->code),
+          bt_sync_call_status(call)->message);
+    problem = payload_problem(resp->payload, (size_t)response_sizes[i]);
+    CHECK(!problem, "response %d: %s", i + 1, problem);
+    free_msg(resp);
+    resp = NULL;
+  }
+  n = bt_sync_call_close_send(call);
+  CHECK(n == 0, "half-close: %s", bt_strerror(n));
+  n = drain(call);
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_OK, "status %s: %s", bt_grpc_code_name(st->code),
+        st->message);
+  CHECK(n == 0, "%d responses after the fourth (%s)", n,
+        n < 0 ? bt_strerror(n) : "want none");
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_sync_call_free(call);
+  return rv;
+}
+
+static int empty_stream(bt_sync_channel *ch, char *why) {
+  bt_call_opts opts = default_opts();
+  int rv = -1, n;
+  bt_sync_call *call =
+      grpc__testing__test_service__full_duplex_call_sync(ch, &opts);
+  CHECK(call != NULL, "could not start the call");
+  n = bt_sync_call_close_send(call);
+  CHECK(n == 0, "half-close: %s", bt_strerror(n));
+  n = drain(call);
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_OK, "status %s: %s", bt_grpc_code_name(st->code),
+        st->message);
+  CHECK(n == 0, "%d responses, want none", n);
+  rv = 0;
+out:
+  bt_sync_call_free(call);
+  return rv;
+}
+
+static int custom_metadata(bt_sync_channel *ch, char *why) {
+  bt_metadata *md = bt_metadata_new(NULL);
+  bt_call_opts opts = default_opts();
+  Grpc__Testing__SimpleRequest req = GRPC__TESTING__SIMPLE_REQUEST__INIT;
+  Grpc__Testing__Payload payload;
+  Grpc__Testing__SimpleResponse *resp = NULL;
+  output_resp *oresp = NULL;
+  one_output_req r;
+  bt_sync_call *unary = NULL, *duplex = NULL;
+  const char *problem;
+  int rv = -1, n;
+  payload_init(&payload, 271828);
+  output_req_init(&r, 314159, 271828);
+  bt_metadata_add_str(md, ECHO_INITIAL_KEY, ECHO_INITIAL_VALUE);
+  bt_metadata_add(md, ECHO_TRAILING_KEY, strlen(ECHO_TRAILING_KEY),
+                  echo_trailing_value, sizeof echo_trailing_value);
+  opts.metadata = md;
+
+  /* UnaryCall through the generic blocking call: the typed _sync shorthand
+   * returns no metadata. */
+  req.response_size = 314159;
+  req.payload = &payload;
+  unary =
+      bt_sync_call_start(ch, GRPC__TESTING__TEST_SERVICE__UNARY_CALL__PATH,
+                         &grpc__testing__simple_response__descriptor, &opts);
+  CHECK(unary != NULL, "could not start UnaryCall");
+  bt_sync_call_send(unary, &req.base);
+  bt_sync_call_close_send(unary);
+  ProtobufCMessage *msg = NULL;
+  n = bt_sync_call_recv(unary, &msg);
+  resp = (Grpc__Testing__SimpleResponse *)msg;
+  const bt_status *st = bt_sync_call_status(unary);
+  CHECK(st->code == BT_GRPC_OK, "UnaryCall: status %s: %s",
+        bt_grpc_code_name(st->code), st->message);
+  CHECK(n == 1, "UnaryCall: no response (%s)", bt_strerror(n));
+  CHECK(!(problem = payload_problem(resp->payload, 314159)), "UnaryCall: %s",
+        problem);
+  CHECK(!(problem = echo_problem(unary)), "UnaryCall: %s", problem);
+
+  duplex = grpc__testing__test_service__full_duplex_call_sync(ch, &opts);
+  CHECK(duplex != NULL, "could not start FullDuplexCall");
+  n = bt_sync_call_send(duplex, &r.req.base);
+  CHECK(n == 0, "FullDuplexCall: sending: %s", bt_strerror(n));
+  bt_sync_call_close_send(duplex);
+  n = grpc__testing__test_service__full_duplex_call__recv(duplex, &oresp);
+  CHECK(n == 1, "FullDuplexCall: no response (%s)", bt_strerror(n));
+  CHECK(!(problem = payload_problem(oresp->payload, 314159)),
+        "FullDuplexCall: %s", problem);
+  n = drain(duplex);
+  st = bt_sync_call_status(duplex);
+  CHECK(st->code == BT_GRPC_OK, "FullDuplexCall: status %s: %s",
+        bt_grpc_code_name(st->code), st->message);
+  CHECK(n == 0, "FullDuplexCall: %d responses too many", n);
+  CHECK(!(problem = echo_problem(duplex)), "FullDuplexCall: %s", problem);
+  rv = 0;
+out:
+  free_msg(resp);
+  free_msg(oresp);
+  bt_sync_call_free(unary);
+  bt_sync_call_free(duplex);
+  output_req_clear(&r);
+  payload_clear(&payload);
+  bt_metadata_free(md);
+  return rv;
+}
+
+/* UnaryCall asking for (code, message); NULL when exactly that came back. */
+static int unary_status_is(bt_sync_channel *ch, int want_code,
+                           const char *want_message, char *why) {
+  Grpc__Testing__SimpleRequest req = GRPC__TESTING__SIMPLE_REQUEST__INIT;
+  Grpc__Testing__EchoStatus status = GRPC__TESTING__ECHO_STATUS__INIT;
+  Grpc__Testing__SimpleResponse *resp = NULL;
+  char *message = NULL;
+  bt_call_opts opts = default_opts();
+  int rv = -1;
+  status.code = want_code;
+  status.message = (char *)want_message;
+  req.response_status = &status;
+  int code = grpc__testing__test_service__unary_call_sync(ch, &req, &opts,
+                                                          &resp, &message);
+  CHECK(code == want_code, "UnaryCall: status %s (%s), want %s",
+        bt_grpc_code_name(code), message, bt_grpc_code_name(want_code));
+  CHECK(message && strcmp(message, want_message) == 0,
+        "UnaryCall: message \"%s\", want \"%s\"", message ? message : "(none)",
+        want_message);
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_free(message);
+  return rv;
+}
+
+static int status_code_and_message(bt_sync_channel *ch, char *why) {
+  static const char text[] = "test status message";
+  Grpc__Testing__EchoStatus status = GRPC__TESTING__ECHO_STATUS__INIT;
+  output_req req = GRPC__TESTING__STREAMING_OUTPUT_CALL_REQUEST__INIT;
+  bt_call_opts opts = default_opts();
+  bt_sync_call *call = NULL;
+  int rv = -1, n;
+  if (unary_status_is(ch, BT_GRPC_UNKNOWN, text, why) < 0)
+    return -1;
+
+  status.code = BT_GRPC_UNKNOWN;
+  status.message = (char *)text;
+  req.response_status = &status;
+  call = grpc__testing__test_service__full_duplex_call_sync(ch, &opts);
+  CHECK(call != NULL, "could not start FullDuplexCall");
+  n = bt_sync_call_send(call, &req.base);
+  CHECK(n == 0, "FullDuplexCall: sending: %s", bt_strerror(n));
+  bt_sync_call_close_send(call);
+  drain(call);
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_UNKNOWN, "FullDuplexCall: status %s (%s), want %s",
+        bt_grpc_code_name(st->code), st->message,
+        bt_grpc_code_name(BT_GRPC_UNKNOWN));
+  CHECK(strcmp(st->message, text) == 0,
+        "FullDuplexCall: message \"%s\", want \"%s\"", st->message, text);
+  rv = 0;
+out:
+  bt_sync_call_free(call);
+  return rv;
+}
+
+static int special_status_message(bt_sync_channel *ch, char *why) {
+  return unary_status_is(
+      ch, BT_GRPC_UNKNOWN,
+      "\t\ntest with whitespace\r\nand Unicode BMP \xe2\x98\xba"
+      " and non-BMP \xf0\x9f\x98\x88\t\n",
+      why);
+}
+
+static int unimplemented_method(bt_sync_channel *ch, char *why) {
+  Grpc__Testing__Empty req = GRPC__TESTING__EMPTY__INIT;
+  Grpc__Testing__Empty *resp = NULL;
+  char *message = NULL;
+  bt_call_opts opts = default_opts();
+  int rv = -1;
+  int code = grpc__testing__test_service__unimplemented_call_sync(
+      ch, &req, &opts, &resp, &message);
+  CHECK(code == BT_GRPC_UNIMPLEMENTED, "status %s (%s), want UNIMPLEMENTED",
+        bt_grpc_code_name(code), message);
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_free(message);
+  return rv;
+}
+
+static int unimplemented_service(bt_sync_channel *ch, char *why) {
+  Grpc__Testing__Empty req = GRPC__TESTING__EMPTY__INIT;
+  Grpc__Testing__Empty *resp = NULL;
+  char *message = NULL;
+  bt_call_opts opts = default_opts();
+  int rv = -1;
+  int code = grpc__testing__unimplemented_service__unimplemented_call_sync(
+      ch, &req, &opts, &resp, &message);
+  CHECK(code == BT_GRPC_UNIMPLEMENTED, "status %s (%s), want UNIMPLEMENTED",
+        bt_grpc_code_name(code), message);
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_free(message);
+  return rv;
+}
+
+static int cancel_after_begin(bt_sync_channel *ch, char *why) {
+  bt_call_opts opts = default_opts();
+  int rv = -1;
+  bt_sync_call *call =
+      grpc__testing__test_service__streaming_input_call_sync(ch, &opts);
+  CHECK(call != NULL, "could not start the call");
+  bt_sync_call_cancel(call);
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_CANCELLED, "status %s (%s), want CANCELLED",
+        bt_grpc_code_name(st->code), st->message);
+  rv = 0;
+out:
+  bt_sync_call_free(call);
+  return rv;
+}
+
+static int cancel_after_first_response(bt_sync_channel *ch, char *why) {
+  bt_call_opts opts = default_opts();
+  output_resp *resp = NULL;
+  one_output_req r;
+  const char *problem;
+  int rv = -1, n;
+  output_req_init(&r, 31415, 27182);
+  bt_sync_call *call =
+      grpc__testing__test_service__full_duplex_call_sync(ch, &opts);
+  CHECK(call != NULL, "could not start the call");
+  n = bt_sync_call_send(call, &r.req.base);
+  CHECK(n == 0, "sending: %s", bt_strerror(n));
+  n = grpc__testing__test_service__full_duplex_call__recv(call, &resp);
+  CHECK(n == 1, "no response (%s)", bt_strerror(n));
+  CHECK(!(problem = payload_problem(resp->payload, 31415)), "%s", problem);
+  bt_sync_call_cancel(call);
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_CANCELLED, "status %s (%s), want CANCELLED",
+        bt_grpc_code_name(st->code), st->message);
+  rv = 0;
+out:
+  free_msg(resp);
+  output_req_clear(&r);
+  bt_sync_call_free(call);
+  return rv;
+}
+
+static int timeout_on_sleeping_server(bt_sync_channel *ch, char *why) {
+  bt_call_opts opts = {0};
+  one_output_req r;
+  int rv = -1;
+  opts.timeout_ns = 1000000; /* 1 ms */
+  output_req_init(&r, -1, 27182);
+  bt_sync_call *call =
+      grpc__testing__test_service__full_duplex_call_sync(ch, &opts);
+  CHECK(call != NULL, "could not start the call");
+  /* The deadline may pass before the request is out; that is fine. */
+  bt_sync_call_send(call, &r.req.base);
+  drain(call);
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_DEADLINE_EXCEEDED,
+        "status %s (%s), want DEADLINE_EXCEEDED", bt_grpc_code_name(st->code),
+        st->message);
+  rv = 0;
+out:
+  output_req_clear(&r);
+  bt_sync_call_free(call);
+  return rv;
+}
+
+typedef int (*case_fn)(bt_sync_channel *ch, char *why);
+
+static const struct {
+  const char *name;
+  case_fn run;
+} cases[] = {
+    {"empty_unary", empty_unary},
+    {"large_unary", large_unary},
+    {"client_streaming", client_streaming},
+    {"server_streaming", server_streaming},
+    {"ping_pong", ping_pong},
+    {"empty_stream", empty_stream},
+    {"custom_metadata", custom_metadata},
+    {"status_code_and_message", status_code_and_message},
+    {"special_status_message", special_status_message},
+    {"unimplemented_method", unimplemented_method},
+    {"unimplemented_service", unimplemented_service},
+    {"cancel_after_begin", cancel_after_begin},
+    {"cancel_after_first_response", cancel_after_first_response},
+    {"timeout_on_sleeping_server", timeout_on_sleeping_server},
+};
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+/* ---- flags and main -------------------------------------------------------
+ */
+
+typedef struct client_flags {
+  const char *host;
+  int port;
+  int use_tls;
+  int use_test_ca;
+  const char *ca;
+  const char *host_override;
+  const char *cert, *key;
+  const char *test_case;
+} client_flags;
+
+static int parse_bool(const char *v, int *out) {
+  if (!strcmp(v, "true") || !strcmp(v, "1")) {
+    *out = 1;
+    return 0;
+  }
+  if (!strcmp(v, "false") || !strcmp(v, "0")) {
+    *out = 0;
+    return 0;
+  }
+  return -1;
+}
+
+/* "--name=value" matching name: returns value, else NULL. */
+static const char *flag_value(const char *arg, const char *name) {
+  size_t n = strlen(name);
+  if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, name, n) != 0 ||
+      arg[2 + n] != '=')
+    return NULL;
+  return arg + 3 + n;
+}
+
+static int usage(const char *bad) {
+  fprintf(stderr,
+          "baton-interop-client: bad flag %s\n"
+          "usage: baton-interop-client --server_host=H --server_port=N "
+          "--test_case=NAME[,NAME...]|all\n"
+          "       [--use_tls=true [--ca=FILE] [--server_host_override=NAME] "
+          "[--cert=FILE --key=FILE]]\n"
+          "cases:",
+          bad);
+  for (size_t i = 0; i < N_CASES; i++)
+    fprintf(stderr, " %s", cases[i].name);
+  fputc('\n', stderr);
+  return 2;
+}
+
+static int parse_flags(int argc, char **argv, client_flags *f) {
+  memset(f, 0, sizeof *f);
+  f->host = "localhost";
+  f->port = -1;
+  f->test_case = "all";
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v;
+    char *end;
+    if ((v = flag_value(a, "server_host"))) {
+      f->host = v;
+    } else if ((v = flag_value(a, "server_port"))) {
+      long p = strtol(v, &end, 10);
+      if (*v == '\0' || *end != '\0' || p <= 0 || p > 65535)
+        return usage(a);
+      f->port = (int)p;
+    } else if ((v = flag_value(a, "test_case"))) {
+      f->test_case = v;
+    } else if ((v = flag_value(a, "use_tls"))) {
+      if (parse_bool(v, &f->use_tls) < 0)
+        return usage(a);
+    } else if ((v = flag_value(a, "use_test_ca"))) {
+      if (parse_bool(v, &f->use_test_ca) < 0)
+        return usage(a);
+    } else if ((v = flag_value(a, "ca"))) {
+      f->ca = v;
+    } else if ((v = flag_value(a, "server_host_override"))) {
+      f->host_override = *v ? v : NULL;
+    } else if ((v = flag_value(a, "cert"))) {
+      f->cert = v;
+    } else if ((v = flag_value(a, "key"))) {
+      f->key = v;
+    } else {
+      return usage(a);
+    }
+  }
+  if (f->port < 0)
+    return usage("(--server_port is required)");
+  if (!f->cert != !f->key)
+    return usage("(--cert and --key go together)");
+  if (f->use_test_ca && !f->ca)
+    f->ca = "certs/out/ca.crt"; /* the dev CA certs/make-certs.sh makes */
+  return 0;
+}
+
+static int case_index(const char *name, size_t len) {
+  for (size_t i = 0; i < N_CASES; i++)
+    if (strlen(cases[i].name) == len && !strncmp(cases[i].name, name, len))
+      return (int)i;
+  return -1;
+}
+
+/* Runs the cases named in list ("all" or comma-separated names). Returns
+ * the number that failed, or -1 for an unknown name. */
+static int run_cases(bt_sync_channel *ch, const char *list) {
+  int selected[N_CASES], n = 0, failed = 0;
+  if (!strcmp(list, "all")) {
+    for (size_t i = 0; i < N_CASES; i++)
+      selected[n++] = (int)i;
+  } else {
+    for (const char *p = list; *p;) {
+      size_t len = strcspn(p, ",");
+      int i = case_index(p, len);
+      if (i < 0 || n == (int)N_CASES) {
+        fprintf(stderr, "baton-interop-client: unknown test case %.*s\n",
+                (int)len, p);
+        return -1;
+      }
+      selected[n++] = i;
+      p += len + (p[len] == ',');
+    }
+  }
+  for (int k = 0; k < n; k++) {
+    char why[WHY_LEN] = "";
+    if (cases[selected[k]].run(ch, why) == 0) {
+      printf("PASS %s\n", cases[selected[k]].name);
+    } else {
+      printf("FAIL %s: %s\n", cases[selected[k]].name, why);
+      failed++;
+    }
+    fflush(stdout);
+  }
+  return failed;
+}
+
+int main(int argc, char **argv) {
+  client_flags f;
+  int rv = parse_flags(argc, argv, &f);
+  if (rv != 0)
+    return rv;
+
+  bt_channel_opts o;
+  bt_channel_opts_init(&o);
+  o.host = f.host;
+  o.port = f.port;
+  o.use_tls = f.use_tls;
+  o.ca_file = f.ca;
+  o.cert_file = f.cert;
+  o.key_file = f.key;
+  if (f.host_override) {
+    /* As gRPC's clients: the name for TLS and for :authority. */
+    o.server_name = f.host_override;
+    o.authority = f.host_override;
+  }
+  bt_sync_channel *ch = bt_sync_channel_new(&o);
+  if (!ch) {
+    fprintf(stderr, "baton-interop-client: cannot set up the channel\n");
+    return 1;
+  }
+  int failed = run_cases(ch, f.test_case);
+  bt_sync_channel_free(ch);
+  if (failed < 0)
+    return 2;
+  return failed ? 1 : 0;
+}

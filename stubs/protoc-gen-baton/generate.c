@@ -1,0 +1,418 @@
+/* generate.c: the text of the generated stubs (see generate.h).
+ *
+ * Per service the header declares a handlers struct with one typed member per
+ * method, the bt_service_desc, a register function, a typed send per method
+ * and typed client calls (asynchronous and blocking); the source holds the
+ * method table and one invoke trampoline per method. The trampolines exist
+ * because calling a handler through a cast function-pointer type is
+ * undefined behaviour: the runtime calls every method through
+ * bt_method_invoke_fn, and the trampoline calls the member with its real
+ * type. Everything else in the runtime is table-driven.
+ *
+ * Each generated function's signature is printed by one sig_* function, used
+ * for both the declaration and the definition so the two cannot drift. */
+#include "generate.h"
+
+#include <baton/alloc.h>
+
+#include <string.h>
+
+#define MAX_LINE 80
+
+static int is_request_streaming(model_kind kind) {
+  return kind == MODEL_CLIENT_STREAMING || kind == MODEL_BIDI_STREAMING;
+}
+
+/* "ret name(params)" on one line when it fits, else with the parameters on
+ * an indented continuation line; then tail (";\n" or " {\n"). Takes and
+ * frees name and params (emit_strf results), so call sites stay one
+ * expression and no name is ever truncated. */
+static void emit_sig(emit_buf *b, const char *ret, char *name, char *params,
+                     const char *tail) {
+  /* "bt_call *name", "int name" */
+  const char *space = ret[strlen(ret) - 1] == '*' ? "" : " ";
+  size_t len = strlen(ret) + strlen(space) + strlen(name) + strlen(params) + 2;
+  if (len <= MAX_LINE)
+    emit_printf(b, "%s%s%s(%s)%s", ret, space, name, params, tail);
+  else
+    emit_printf(b, "%s%s%s(\n    %s)%s", ret, space, name, params, tail);
+  bt_free(name);
+  bt_free(params);
+}
+
+/* ---- signatures -----------------------------------------------------------
+ */
+
+static void sig_register(emit_buf *b, const model_service *s,
+                         const char *tail) {
+  emit_sig(b, "int", emit_strf("%s__baton_register", s->lower),
+           emit_strf("bt_server *server, const %s_BatonHandlers *h, void *ud",
+                     s->ctype),
+           tail);
+}
+
+static void sig_invoke(emit_buf *b, const model_service *s,
+                       const model_method *m, const char *tail) {
+  emit_sig(b, "static void", emit_strf("%s__%s__invoke", s->lower, m->lower),
+           emit_strf("bt_call *call, const ProtobufCMessage *req, "
+                     "const void *handlers, void *ud"),
+           tail);
+}
+
+static void sig_send(emit_buf *b, const model_service *s, const model_method *m,
+                     const char *tail) {
+  emit_sig(b, "int", emit_strf("%s__%s__send", s->lower, m->lower),
+           emit_strf("bt_call *call, const %s *resp", m->output->ctype), tail);
+}
+
+static void sig_start(emit_buf *b, const model_service *s,
+                      const model_method *m, const char *tail) {
+  char *name = emit_strf("%s__%s__start", s->lower, m->lower);
+  if (is_request_streaming(m->kind))
+    emit_sig(b, "bt_client_call *", name,
+             emit_strf("bt_channel *ch, const bt_call_opts *opts, "
+                       "const bt_client_callbacks *cbs, void *ud"),
+             tail);
+  else
+    emit_sig(b, "bt_client_call *", name,
+             emit_strf("bt_channel *ch, const %s *req, const bt_call_opts "
+                       "*opts, const bt_client_callbacks *cbs, void *ud",
+                       m->input->ctype),
+             tail);
+}
+
+static void sig_sync(emit_buf *b, const model_service *s, const model_method *m,
+                     const char *tail) {
+  char *name = emit_strf("%s__%s_sync", s->lower, m->lower);
+  switch (m->kind) {
+  case MODEL_UNARY:
+    emit_sig(b, "int", name,
+             emit_strf("bt_sync_channel *ch, const %s *req, "
+                       "const bt_call_opts *opts, %s **resp, char **message",
+                       m->input->ctype, m->output->ctype),
+             tail);
+    break;
+  case MODEL_SERVER_STREAMING:
+    emit_sig(b, "bt_sync_call *", name,
+             emit_strf("bt_sync_channel *ch, const %s *req, "
+                       "const bt_call_opts *opts",
+                       m->input->ctype),
+             tail);
+    break;
+  case MODEL_CLIENT_STREAMING:
+  case MODEL_BIDI_STREAMING:
+    emit_sig(b, "bt_sync_call *", name,
+             emit_strf("bt_sync_channel *ch, const bt_call_opts *opts"), tail);
+    break;
+  }
+}
+
+static void sig_recv(emit_buf *b, const model_service *s, const model_method *m,
+                     const char *tail) {
+  emit_sig(b, "int", emit_strf("%s__%s__recv", s->lower, m->lower),
+           emit_strf("bt_sync_call *call, %s **resp", m->output->ctype), tail);
+}
+
+/* ---- the header -----------------------------------------------------------
+ */
+
+static void emit_header_prologue(emit_buf *b, const model_file *f) {
+  emit_printf(b,
+              "/* Generated by protoc-gen-baton from %s. DO NOT EDIT.\n"
+              " *\n"
+              " * Typed Baton stubs (server skeleton and client calls) for the "
+              "services of\n"
+              " * %s, on top of protoc-c's %s.pb-c.h. */\n"
+              "#ifndef %s\n"
+              "#define %s\n"
+              "\n"
+              "#include <baton/client.h>\n"
+              "#include <baton/server.h>\n"
+              "\n"
+              "#include \"%s.pb-c.h\"\n"
+              "\n"
+              "#ifdef __cplusplus\n"
+              "extern \"C\" {\n"
+              "#endif\n",
+              f->name, f->name, f->stem, f->guard, f->guard, f->stem);
+}
+
+static void emit_header_epilogue(emit_buf *b, const model_file *f) {
+  emit_printf(b,
+              "\n"
+              "#ifdef __cplusplus\n"
+              "}\n"
+              "#endif\n"
+              "#endif /* %s */\n",
+              f->guard);
+}
+
+static void emit_service_banner(emit_buf *b, const model_service *s) {
+  emit_printf(b, "\n/* ---- %s ", s->full);
+  for (size_t n = 11 + strlen(s->full); n < MAX_LINE - 3; n++)
+    emit_char(b, '-');
+  emit_str(b, " */\n\n");
+}
+
+static void emit_path_macros(emit_buf *b, const model_service *s) {
+  for (size_t i = 0; i < s->n_methods; i++) {
+    const model_method *m = &s->methods[i];
+    emit_printf(b, "#define %s__%s__PATH \"%s\"\n", s->upper, m->upper,
+                m->path);
+  }
+  if (s->n_methods)
+    emit_char(b, '\n');
+}
+
+static void emit_handlers_struct(emit_buf *b, const model_service *s) {
+  emit_printf(b,
+              "/* The handlers of %s.\n"
+              " * A NULL member answers UNIMPLEMENTED. Unary and "
+              "server-streaming handlers\n"
+              " * get the decoded request, owned by the call's arena; "
+              "client-streaming and\n"
+              " * bidi handlers register bt_call_on_message and "
+              "bt_call_on_half_close.\n"
+              " * Each handler ends its call with bt_call_finish, at once or "
+              "later. */\n"
+              "typedef struct %s_BatonHandlers {\n",
+              s->full, s->ctype);
+  if (s->n_methods == 0)
+    emit_str(b, "  char no_methods_; /* C has no empty structs */\n");
+  for (size_t i = 0; i < s->n_methods; i++) {
+    const model_method *m = &s->methods[i];
+    emit_printf(b, "  /* %s: %s */\n", m->name, model_kind_text(m->kind));
+    if (is_request_streaming(m->kind))
+      emit_printf(b, "  void (*%s)(bt_call *call, void *ud);\n", m->lower);
+    else
+      emit_printf(b, "  void (*%s)(bt_call *call, const %s *req, void *ud);\n",
+                  m->lower, m->input->ctype);
+  }
+  emit_printf(b, "} %s_BatonHandlers;\n\n", s->ctype);
+}
+
+static void emit_server_decls(emit_buf *b, const model_service *s) {
+  emit_printf(b,
+              "/* The method table: paths, kinds, descriptors, dispatch. */\n"
+              "extern const bt_service_desc %s__baton_service;\n\n"
+              "/* Registers h on server (h NULL: every method answers\n"
+              " * UNIMPLEMENTED); h must outlive the server. Returns 0 or\n"
+              " * bt_server_add_service's error. */\n",
+              s->lower);
+  sig_register(b, s, ";\n");
+}
+
+static void emit_method_decls(emit_buf *b, const model_service *s,
+                              const model_method *m) {
+  emit_printf(b, "\n/* %s (%s) */\n", m->name, model_kind_text(m->kind));
+  emit_str(b, "/* Server: sends a response message (bt_call_send). */\n");
+  sig_send(b, s, m, ";\n");
+
+  if (is_request_streaming(m->kind))
+    emit_str(b, "/* Client: starts the call; send with bt_client_call_send, "
+                "end with\n * bt_client_call_close_send. */\n");
+  else
+    emit_str(b, "/* Client: starts the call, sends req and half-closes. */\n");
+  sig_start(b, s, m, ";\n");
+
+  switch (m->kind) {
+  case MODEL_UNARY:
+    emit_str(b, "/* Client, blocking: returns the gRPC code; *resp is the "
+                "response or NULL\n"
+                " * (protobuf_c_message_free_unpacked it), *message the "
+                "status message when\n"
+                " * message is not NULL (bt_free it). */\n");
+    sig_sync(b, s, m, ";\n");
+    return; /* no __recv: the response came with the call */
+  case MODEL_SERVER_STREAMING:
+    emit_str(b, "/* Client, blocking: starts the call, sends req and "
+                "half-closes; read with\n"
+                " * __recv, free with bt_sync_call_free. */\n");
+    break;
+  case MODEL_CLIENT_STREAMING:
+  case MODEL_BIDI_STREAMING:
+    emit_str(b, "/* Client, blocking: starts the call; send with "
+                "bt_sync_call_send, read with\n"
+                " * __recv, free with bt_sync_call_free. */\n");
+    break;
+  }
+  sig_sync(b, s, m, ";\n");
+  emit_str(b, "/* Client, blocking: the next response; 1 with *resp set\n"
+              " * (protobuf_c_message_free_unpacked it), 0 at the end, or a "
+              "BT_ERR_*. */\n");
+  sig_recv(b, s, m, ";\n");
+}
+
+/* ---- the source -----------------------------------------------------------
+ */
+
+static void emit_source_prologue(emit_buf *b, const model_file *f) {
+  emit_printf(b,
+              "/* Generated by protoc-gen-baton from %s. DO NOT EDIT. */\n"
+              "#include \"%s.baton.h\"\n"
+              "\n"
+              "#include <baton/status.h>\n",
+              f->name, f->stem);
+}
+
+static void emit_trampoline(emit_buf *b, const model_service *s,
+                            const model_method *m) {
+  sig_invoke(b, s, m, " {\n");
+  emit_printf(b,
+              "  const %s_BatonHandlers *h = handlers;\n"
+              "  if (h == NULL || h->%s == NULL) {\n"
+              "    bt_call_finish(call, BT_GRPC_UNIMPLEMENTED,\n"
+              "                   \"method %s not implemented\");\n"
+              "    return;\n"
+              "  }\n",
+              s->ctype, m->lower, m->path);
+  if (is_request_streaming(m->kind))
+    emit_printf(b,
+                "  (void)req; /* requests come through bt_call_on_message */\n"
+                "  h->%s(call, ud);\n",
+                m->lower);
+  else
+    emit_printf(b, "  h->%s(call, (const %s *)req, ud);\n", m->lower,
+                m->input->ctype);
+  emit_str(b, "}\n\n");
+}
+
+static void emit_method_table(emit_buf *b, const model_service *s) {
+  if (s->n_methods == 0) {
+    emit_printf(b,
+                "const bt_service_desc %s__baton_service = {\"%s\", 0, "
+                "NULL};\n\n",
+                s->lower, s->full);
+    return;
+  }
+  emit_printf(b, "static const bt_method_desc %s__baton_methods[%zu] = {\n",
+              s->lower, s->n_methods);
+  for (size_t i = 0; i < s->n_methods; i++) {
+    const model_method *m = &s->methods[i];
+    emit_printf(b,
+                "    {%s__%s__PATH, %s,\n"
+                "     &%s__descriptor,\n"
+                "     &%s__descriptor,\n"
+                "     %s__%s__invoke},\n",
+                s->upper, m->upper, model_kind_constant(m->kind),
+                m->input->lower, m->output->lower, s->lower, m->lower);
+  }
+  emit_printf(b,
+              "};\n\n"
+              "const bt_service_desc %s__baton_service = {\n"
+              "    \"%s\", %zu, %s__baton_methods};\n\n",
+              s->lower, s->full, s->n_methods, s->lower);
+}
+
+static void emit_server_defs(emit_buf *b, const model_service *s) {
+  sig_register(b, s, " {\n");
+  emit_printf(b,
+              "  return bt_server_add_service(server, &%s__baton_service, h, "
+              "ud);\n"
+              "}\n",
+              s->lower);
+}
+
+static void emit_method_defs(emit_buf *b, const model_service *s,
+                             const model_method *m) {
+  char *path = emit_strf("%s__%s__PATH", s->upper, m->upper);
+  const char *out = m->output->ctype, *out_desc = m->output->lower;
+
+  emit_char(b, '\n');
+  sig_send(b, s, m, " {\n");
+  emit_str(b, "  return bt_call_send(call, &resp->base);\n}\n\n");
+
+  sig_start(b, s, m, " {\n");
+  if (is_request_streaming(m->kind))
+    emit_printf(b,
+                "  return bt_channel_start_call(ch, %s, &%s__descriptor,\n"
+                "                               opts, cbs, ud);\n"
+                "}\n\n",
+                path, out_desc);
+  else
+    emit_printf(b,
+                "  return bt_channel_call(ch, %s, &req->base,\n"
+                "                         &%s__descriptor, opts, cbs, ud);\n"
+                "}\n\n",
+                path, out_desc);
+
+  sig_sync(b, s, m, " {\n");
+  switch (m->kind) {
+  case MODEL_UNARY:
+    /* Through a ProtobufCMessage * of its own: writing the response through
+     * a cast Out ** would break strict aliasing. */
+    emit_printf(b,
+                "  ProtobufCMessage *out = NULL;\n"
+                "  int code = bt_sync_unary(ch, %s, &req->base,\n"
+                "                           &%s__descriptor, opts, &out, "
+                "message);\n"
+                "  *resp = (%s *)out;\n"
+                "  return code;\n"
+                "}\n",
+                path, out_desc, out);
+    bt_free(path);
+    return;
+  case MODEL_SERVER_STREAMING:
+    /* A failed send shows in the call's status; nothing to report here. */
+    emit_printf(b,
+                "  bt_sync_call *call =\n"
+                "      bt_sync_call_start(ch, %s, &%s__descriptor, opts);\n"
+                "  if (call != NULL) {\n"
+                "    bt_sync_call_send(call, &req->base);\n"
+                "    bt_sync_call_close_send(call);\n"
+                "  }\n"
+                "  return call;\n"
+                "}\n\n",
+                path, out_desc);
+    break;
+  case MODEL_CLIENT_STREAMING:
+  case MODEL_BIDI_STREAMING:
+    emit_printf(b,
+                "  return bt_sync_call_start(ch, %s, &%s__descriptor, "
+                "opts);\n"
+                "}\n\n",
+                path, out_desc);
+    break;
+  }
+
+  sig_recv(b, s, m, " {\n");
+  emit_printf(b,
+              "  ProtobufCMessage *out = NULL;\n"
+              "  int rv = bt_sync_call_recv(call, &out);\n"
+              "  *resp = rv == 1 ? (%s *)out : NULL;\n"
+              "  return rv;\n"
+              "}\n",
+              out);
+  bt_free(path);
+}
+
+/* ---- files ----------------------------------------------------------------
+ */
+
+void generate_header(emit_buf *out, const model_file *f) {
+  emit_header_prologue(out, f);
+  for (size_t i = 0; i < f->n_services; i++) {
+    const model_service *s = &f->services[i];
+    emit_service_banner(out, s);
+    emit_path_macros(out, s);
+    emit_handlers_struct(out, s);
+    emit_server_decls(out, s);
+    for (size_t j = 0; j < s->n_methods; j++)
+      emit_method_decls(out, s, &s->methods[j]);
+  }
+  emit_header_epilogue(out, f);
+}
+
+void generate_source(emit_buf *out, const model_file *f) {
+  emit_source_prologue(out, f);
+  for (size_t i = 0; i < f->n_services; i++) {
+    const model_service *s = &f->services[i];
+    emit_service_banner(out, s);
+    for (size_t j = 0; j < s->n_methods; j++)
+      emit_trampoline(out, s, &s->methods[j]);
+    emit_method_table(out, s);
+    emit_server_defs(out, s);
+    for (size_t j = 0; j < s->n_methods; j++)
+      emit_method_defs(out, s, &s->methods[j]);
+  }
+}
