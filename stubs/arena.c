@@ -1,8 +1,8 @@
 /* arena.c: the per-call memory pool.
  *
  * Blocks are chained; allocations bump a pointer in the newest block. A
- * request too big for a regular block gets a block of its own, linked behind
- * the current one so the space left in the current block is not wasted. The
+ * request too big for a regular block gets a block of its own on a second
+ * list, so the space left in the current block is not wasted. The
  * first block lives in the same heap allocation as the arena itself, so an
  * arena for a small call costs one malloc; reset keeps it. */
 #include <baton/arena.h>

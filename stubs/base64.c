@@ -57,14 +57,11 @@ size_t bt_base64_encode(const uint8_t *in, size_t len, char *out) {
 
 int bt_base64_decode(const char *in, size_t len, uint8_t *out,
                      size_t *out_len) {
-  /* Padding is only legal as the tail of a whole 4-character group, and must
-   * bring the data characters up to that group (1 '=' after 3, 2 after 2). */
-  size_t pad = 0;
-  if (len % 4 == 0 && len > 0 && in[len - 1] == '=') {
-    pad = (in[len - 2] == '=') ? 2 : 1;
-    len -= pad;
-  }
-  if (len % 4 == 1 || (pad && 4 - len % 4 != pad))
+  /* Padding is only legal as one or two '=' ending a whole 4-character
+   * group; any other '=' is then rejected as outside the alphabet. */
+  if (len % 4 == 0 && len > 0 && in[len - 1] == '=')
+    len -= in[len - 2] == '=' ? 2 : 1;
+  if (len % 4 == 1)
     return BT_ERR_PARSE;
   uint8_t *o = out;
   uint32_t v = 0;

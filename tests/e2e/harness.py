@@ -63,12 +63,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+# prctl resolved once here: the hook below runs in the forked child, where
+# looking symbols up (dlsym) could block on a lock another thread held.
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _prctl = None
+
+
 def _die_with_parent():
     # PR_SET_PDEATHSIG(SIGKILL): runs in the child between fork and exec.
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-    except OSError:
-        pass
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL)
 
 
 class Process:
