@@ -17,7 +17,7 @@
 #include "srv.h"
 #include "timeout.h"
 
-#define MAKE_NV(n, v, vlen)                                                     \
+#define MAKE_NV(n, v, vlen)                                                    \
   ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vlen),         \
                 NGHTTP2_NV_FLAG_NONE})
 
@@ -143,7 +143,8 @@ int srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
 /* ---- sending --------------------------------------------------------- */
 
 /* Header fields for md, -bin values base64-encoded into the arena. */
-static size_t metadata_nv(bt_call *call, const bt_metadata *md, nghttp2_nv *nv) {
+static size_t metadata_nv(bt_call *call, const bt_metadata *md,
+                          nghttp2_nv *nv) {
   size_t n = bt_metadata_count(md);
   for (size_t i = 0; i < n; i++) {
     const char *key;
@@ -184,7 +185,8 @@ static size_t response_headers_nv(bt_call *call, nghttp2_nv *nv) {
   nv[n++] = MAKE_NV("content-type", "application/grpc", 16);
   if (call->gzip)
     nv[n++] = MAKE_NV("grpc-encoding", "gzip", 4);
-  nv[n++] = MAKE_NV("grpc-accept-encoding", grpc_accept, sizeof(grpc_accept) - 1);
+  nv[n++] =
+      MAKE_NV("grpc-accept-encoding", grpc_accept, sizeof(grpc_accept) - 1);
   n += metadata_nv(call, call->init_md, nv + n);
   return n;
 }
@@ -229,8 +231,8 @@ static void send_status(bt_call *call, int code, const char *message) {
   mark_dirty(call);
 }
 
-ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id,
-                           uint8_t *buf, size_t length, uint32_t *data_flags,
+ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
+                           size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data) {
   (void)user_data;
   bt_call *call = source->ptr;
@@ -381,10 +383,10 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
     }
     if (!input)
       return 0;
-    call->unary_req = protobuf_c_message_unpack(input, call->pb_alloc, len, msg);
+    call->unary_req =
+        protobuf_c_message_unpack(input, call->pb_alloc, len, msg);
     if (!call->unary_req) {
-      snprintf(why, sizeof(why), "cannot decode request as %s",
-               input->name);
+      snprintf(why, sizeof(why), "cannot decode request as %s", input->name);
       fail_call(call, BT_GRPC_INVALID_ARGUMENT, why);
       return -1;
     }

@@ -60,8 +60,8 @@ bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts) {
   ch->ca_file = dup_or_null(opts->ca_file);
   ch->cert_file = dup_or_null(opts->cert_file);
   ch->key_file = dup_or_null(opts->key_file);
-  ch->server_name = bt_strdup(opts->server_name ? opts->server_name
-                                                : opts->host);
+  ch->server_name =
+      bt_strdup(opts->server_name ? opts->server_name : opts->host);
   if (opts->authority) {
     ch->authority = bt_strdup(opts->authority);
   } else {
@@ -199,10 +199,8 @@ static void make_callbacks(void) {
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs,
-                                                            on_data_chunk);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cbs,
-                                                         on_stream_close);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
 }
 
 /* Shared by every channel of the process: read-only once made. */
@@ -229,8 +227,7 @@ static void conn_flush(bt_conn *c, void *ud) {
   cli_conn *cc = ud;
   (void)c;
   produce(cc);
-  if (!nghttp2_session_want_read(cc->h2) &&
-      !nghttp2_session_want_write(cc->h2))
+  if (!nghttp2_session_want_read(cc->h2) && !nghttp2_session_want_write(cc->h2))
     bt_conn_close(cc->conn, 0);
   else if (cc->goaway && cc->active == 0)
     bt_conn_close(cc->conn, 0);

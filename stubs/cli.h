@@ -15,7 +15,12 @@
 
 typedef struct cli_conn cli_conn;
 
-typedef enum { SLOT_IDLE, SLOT_CONNECTING, SLOT_READY, SLOT_BACKOFF } slot_state;
+typedef enum {
+  SLOT_IDLE,
+  SLOT_CONNECTING,
+  SLOT_READY,
+  SLOT_BACKOFF
+} slot_state;
 
 typedef struct cli_slot {
   bt_channel *ch;
@@ -55,10 +60,10 @@ struct cli_conn {
 };
 
 typedef enum {
-  CC_NEW,      /* neither queued nor attached yet */
-  CC_PENDING,  /* waiting for a connection */
-  CC_ACTIVE,   /* has a stream */
-  CC_DONE      /* on_done delivered or about to be */
+  CC_NEW,     /* neither queued nor attached yet */
+  CC_PENDING, /* waiting for a connection */
+  CC_ACTIVE,  /* has a stream */
+  CC_DONE     /* on_done delivered or about to be */
 } cc_state;
 
 struct bt_client_call {
@@ -118,8 +123,8 @@ int cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
 void cli_call_headers_done(bt_client_call *call, const nghttp2_frame *frame);
 void cli_call_data(bt_client_call *call, const uint8_t *data, size_t len);
 void cli_call_stream_closed(bt_client_call *call, uint32_t error_code);
-ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id,
-                           uint8_t *buf, size_t length, uint32_t *data_flags,
+ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
+                           size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data);
 
 #endif

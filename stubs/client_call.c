@@ -15,7 +15,7 @@
 #include "percent.h"
 #include "timeout.h"
 
-#define MAKE_NV(n, v, vlen)                                                     \
+#define MAKE_NV(n, v, vlen)                                                    \
   ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vlen),         \
                 NGHTTP2_NV_FLAG_NONE})
 
@@ -156,8 +156,8 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
   return 0;
 }
 
-ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id,
-                           uint8_t *buf, size_t length, uint32_t *data_flags,
+ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
+                           size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data) {
   (void)h2;
   (void)stream_id;
@@ -338,11 +338,11 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
   call->state = CC_NEW;
   if (opts && opts->timeout_ns > 0) {
     int64_t now = bt_now_ns();
-    call->deadline = opts->timeout_ns > INT64_MAX - now
-                         ? INT64_MAX
-                         : now + opts->timeout_ns;
+    call->deadline =
+        opts->timeout_ns > INT64_MAX - now ? INT64_MAX : now + opts->timeout_ns;
     call->timer = bt_timer_new(ch->loop, timer_fired, call);
-    bt_timer_start(call->timer, (uint64_t)(opts->timeout_ns + 999999) / 1000000);
+    bt_timer_start(call->timer,
+                   (uint64_t)(opts->timeout_ns + 999999) / 1000000);
   }
   if (ch->freeing) {
     cli_call_fail(call, BT_GRPC_CANCELLED, "channel closed");

@@ -25,8 +25,8 @@ struct bt_conn {
   uv_tcp_t tcp;
   uv_connect_t connect_req;
   uv_write_t write_req;
-  uv_timer_t owner_timer;   /* bt_conn_set_timeout / handshake */
-  uv_timer_t write_timer;   /* a write that makes no progress */
+  uv_timer_t owner_timer; /* bt_conn_set_timeout / handshake */
+  uv_timer_t write_timer; /* a write that makes no progress */
   bt_loop *loop;
   const bt_conn_ops *ops;
   void *ud;
@@ -35,7 +35,7 @@ struct bt_conn {
   BIO *rbio, *wbio; /* network side of the TLS engine */
   int ready;
   int reading;
-  int closing;      /* bt_conn_close called: flush then close */
+  int closing; /* bt_conn_close called: flush then close */
   int handle_closing;
   int close_err;
   int handles_open; /* tcp + two timers, for the deferred free */
@@ -423,8 +423,7 @@ void bt_conn_close(bt_conn *c, int err) {
   }
   /* Bound the final flush: a peer that never reads must not keep us. */
   uv_timer_start(&c->owner_timer, owner_timeout,
-                 c->limits.write_timeout_ms ? c->limits.write_timeout_ms
-                                            : 5000,
+                 c->limits.write_timeout_ms ? c->limits.write_timeout_ms : 5000,
                  0);
   bt_loop_mark_dirty(c->loop, &c->flushable);
 }
@@ -495,9 +494,9 @@ static void connect_cb(uv_connect_t *req, int status) {
 }
 
 bt_conn *bt_conn_connect(bt_loop *loop, const struct sockaddr *addr,
-                         SSL_CTX *ctx, const char *server_name,
-                         int verify_name, const bt_conn_limits *limits,
-                         const bt_conn_ops *ops, void *ud) {
+                         SSL_CTX *ctx, const char *server_name, int verify_name,
+                         const bt_conn_limits *limits, const bt_conn_ops *ops,
+                         void *ud) {
   bt_conn *c = conn_new(loop, ctx, limits, ops, ud);
   if (c->ssl) {
     SSL_set_connect_state(c->ssl);
@@ -522,8 +521,7 @@ bt_conn *bt_conn_connect(bt_loop *loop, const struct sockaddr *addr,
   c->connect_req.data = c;
   int rv = uv_tcp_connect(&c->connect_req, &c->tcp, addr, connect_cb);
   if (rv != 0) {
-    snprintf(c->error, sizeof(c->error), "connect failed: %s",
-             uv_strerror(rv));
+    snprintf(c->error, sizeof(c->error), "connect failed: %s", uv_strerror(rv));
     close_now(c, BT_ERR_IO);
   }
   return c;

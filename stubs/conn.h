@@ -35,7 +35,7 @@ typedef struct bt_conn_ops {
 typedef struct bt_conn_limits {
   uint32_t handshake_timeout_ms; /* until on_ready; 0 = none */
   uint32_t write_timeout_ms;     /* a write that makes no progress; 0 = none */
-  size_t read_pause_bytes;       /* stop reading above this much pending output */
+  size_t read_pause_bytes; /* stop reading above this much pending output */
 } bt_conn_limits;
 
 /* Accepts a pending connection from server (a listening uv_tcp_t). ctx NULL
@@ -47,9 +47,9 @@ bt_conn *bt_conn_accept(bt_loop *loop, uv_stream_t *server, SSL_CTX *ctx,
  * server_name as SNI and, when verify_name, checking the certificate names
  * it (a DNS name or an IP address). Failures arrive through on_close. */
 bt_conn *bt_conn_connect(bt_loop *loop, const struct sockaddr *addr,
-                         SSL_CTX *ctx, const char *server_name,
-                         int verify_name, const bt_conn_limits *limits,
-                         const bt_conn_ops *ops, void *ud);
+                         SSL_CTX *ctx, const char *server_name, int verify_name,
+                         const bt_conn_limits *limits, const bt_conn_ops *ops,
+                         void *ud);
 
 /* Queues bytes for the peer (encrypting them for TLS). */
 void bt_conn_write(bt_conn *c, const uint8_t *data, size_t len);

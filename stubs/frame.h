@@ -14,12 +14,12 @@
 
 typedef struct bt_frame_decoder {
   uint8_t hdr[BT_FRAME_HEADER_LEN];
-  size_t hdr_have;   /* prefix bytes seen of the current message */
-  uint8_t *buf;      /* bt_malloc'ed body of a straddling message */
+  size_t hdr_have; /* prefix bytes seen of the current message */
+  uint8_t *buf;    /* bt_malloc'ed body of a straddling message */
   size_t buf_cap;
-  size_t body_len;   /* length from the prefix */
-  size_t body_have;  /* body bytes buffered */
-  int compressed;    /* flag from the prefix */
+  size_t body_len;  /* length from the prefix */
+  size_t body_have; /* body bytes buffered */
+  int compressed;   /* flag from the prefix */
   size_t max_len;
 } bt_frame_decoder;
 

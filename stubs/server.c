@@ -196,8 +196,8 @@ int bt_server_listen(bt_server *s, const char *host, int port,
   freeaddrinfo(res);
   l.first_fd = bind_socket(&l.addr);
   if (l.first_fd < 0) {
-    fprintf(stderr, "baton: cannot listen on %s:%d: %s\n",
-            host ? host : "*", port, strerror(errno));
+    fprintf(stderr, "baton: cannot listen on %s:%d: %s\n", host ? host : "*",
+            port, strerror(errno));
     return BT_ERR_IO;
   }
   l.port = bound_port(l.first_fd);
@@ -226,8 +226,8 @@ static void on_connection(uv_stream_t *listener, int status) {
   srv_worker *w = listener->data;
   if (status < 0 || w->draining)
     return;
-  srv_listener *l = &w->server->listeners[(size_t)(
-      (uv_tcp_t *)listener - w->listen_handles)];
+  srv_listener *l =
+      &w->server->listeners[(size_t)((uv_tcp_t *)listener - w->listen_handles)];
   srv_session_accept(w, listener, l->ssl_ctx);
 }
 
@@ -259,8 +259,8 @@ static void start_drain(uv_async_t *a) {
 static int open_listeners(srv_worker *w) {
   bt_server *s = w->server;
   uv_loop_t *uv = bt_loop_uv(w->loop);
-  w->listen_handles = bt_calloc(s->n_listeners ? s->n_listeners : 1,
-                                sizeof(uv_tcp_t));
+  w->listen_handles =
+      bt_calloc(s->n_listeners ? s->n_listeners : 1, sizeof(uv_tcp_t));
   for (size_t i = 0; i < s->n_listeners; i++) {
     srv_listener *l = &s->listeners[i];
     int fd = w->index == 0 ? l->first_fd : bind_socket(&l->addr);

@@ -133,10 +133,10 @@ struct bt_call {
   int status_pending; /* trailers wait for the queue to drain */
   int status_sent;
   /* lifetime */
-  int finished;  /* the handler called bt_call_finish */
-  int closed;    /* nghttp2 closed the stream */
+  int finished; /* the handler called bt_call_finish */
+  int closed;   /* nghttp2 closed the stream */
   int cancelled;
-  int busy;      /* inside a callback into user code */
+  int busy; /* inside a callback into user code */
   bt_timer *deadline_timer;
   bt_timer *after_timer;
   bt_call_event_fn after_fn;
@@ -147,8 +147,7 @@ struct bt_call {
 /* The worker's nghttp2 callbacks and options (created once per worker). */
 void srv_session_worker_init(srv_worker *w);
 void srv_session_worker_clear(srv_worker *w);
-void srv_session_accept(srv_worker *w, uv_stream_t *listener,
-                        SSL_CTX *ssl_ctx);
+void srv_session_accept(srv_worker *w, uv_stream_t *listener, SSL_CTX *ssl_ctx);
 void srv_session_goaway(srv_session *s);
 
 /* server.c: the method for path, or the fallback, or NULL. */
@@ -169,8 +168,8 @@ void srv_call_stream_closed(bt_call *call, uint32_t error_code);
 int srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
                     const uint8_t *value, size_t valuelen);
 /* nghttp2 data source read callback for response bodies. */
-ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id,
-                           uint8_t *buf, size_t length, uint32_t *data_flags,
+ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
+                           size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data);
 
 #endif

@@ -56,8 +56,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
 static int reset_flood(srv_session *s) {
   const bt_server_opts *o = &s->worker->server->opts;
   int64_t now = bt_now_ns();
-  s->reset_tokens += (double)(now - s->reset_refill_ns) / 1e9 *
-                     o->stream_reset_rate;
+  s->reset_tokens +=
+      (double)(now - s->reset_refill_ns) / 1e9 * o->stream_reset_rate;
   if (s->reset_tokens > o->stream_reset_burst)
     s->reset_tokens = o->stream_reset_burst;
   s->reset_refill_ns = now;
@@ -250,11 +250,9 @@ static nghttp2_session_callbacks *make_callbacks(void) {
                                                           on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs,
-                                                            on_data_chunk);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cbs,
-                                                         on_stream_close);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
   return cbs;
 }
 
@@ -293,8 +291,8 @@ void srv_session_accept(srv_worker *w, uv_stream_t *listener,
   s->worker = w;
   s->reset_tokens = o->stream_reset_burst;
   s->reset_refill_ns = bt_now_ns();
-  if (nghttp2_session_server_new2(&s->h2, w->h2_callbacks, s,
-                                  w->h2_options) != 0) {
+  if (nghttp2_session_server_new2(&s->h2, w->h2_callbacks, s, w->h2_options) !=
+      0) {
     bt_free(s);
     return;
   }
@@ -306,7 +304,8 @@ void srv_session_accept(srv_worker *w, uv_stream_t *listener,
   if (w->sessions)
     w->sessions->prev = s;
   w->sessions = s;
-  s->conn = bt_conn_accept(w->loop, listener, ssl_ctx, &limits, &session_ops, s);
+  s->conn =
+      bt_conn_accept(w->loop, listener, ssl_ctx, &limits, &session_ops, s);
   if (!s->conn) {
     nghttp2_session_del(s->h2);
     unlink_session(s);

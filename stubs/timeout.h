@@ -13,7 +13,8 @@
 int bt_timeout_parse(const char *s, size_t len, int64_t *ns);
 /* Formats ns (<= 0 becomes "0n"... callers send a minimum of 1n) with the
  * finest unit whose value fits in 8 digits, rounding up so a peer never sees
- * more time than is left. Writes a NUL-terminated string; returns its length. */
+ * more time than is left. Writes a NUL-terminated string; returns its length.
+ */
 size_t bt_timeout_format(int64_t ns, char out[BT_TIMEOUT_MAX_LEN]);
 
 #endif

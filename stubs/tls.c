@@ -101,8 +101,8 @@ SSL_CTX *bt_tls_server_ctx(const char *cert_file, const char *key_file,
       fprintf(stderr, "baton: require_client_cert needs a CA file\n");
       goto fail;
     }
-    SSL_CTX_set_verify(ctx,
-                       SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       NULL);
   } else if (ca_file) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
   }

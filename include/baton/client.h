@@ -26,8 +26,8 @@ typedef struct bt_channel_opts {
   const char *host;
   int port;
   int use_tls;
-  const char *ca_file;         /* NULL: the system's default CA paths */
-  const char *cert_file;       /* client certificate for mTLS, or NULL */
+  const char *ca_file;   /* NULL: the system's default CA paths */
+  const char *cert_file; /* client certificate for mTLS, or NULL */
   const char *key_file;
   const char *server_name;     /* SNI and name verified; default host */
   int verify_hostname;         /* default 1 */
@@ -50,16 +50,16 @@ bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts);
 void bt_channel_free(bt_channel *ch);
 
 typedef struct bt_call_opts {
-  int64_t timeout_ns;           /* sent as grpc-timeout; 0 = none */
-  const bt_metadata *metadata;  /* request metadata, copied; may be NULL */
-  int gzip;                     /* compress request messages */
+  int64_t timeout_ns;          /* sent as grpc-timeout; 0 = none */
+  const bt_metadata *metadata; /* request metadata, copied; may be NULL */
+  int gzip;                    /* compress request messages */
 } bt_call_opts;
 
 /* The final status of a call; valid during on_done (sync: until free). */
 typedef struct bt_status {
-  int code;                     /* bt_grpc_code */
-  const char *message;          /* decoded grpc-message, never NULL */
-  const bt_metadata *trailers;  /* never NULL */
+  int code;                    /* bt_grpc_code */
+  const char *message;         /* decoded grpc-message, never NULL */
+  const bt_metadata *trailers; /* never NULL */
 } bt_status;
 
 typedef struct bt_client_callbacks {
@@ -80,8 +80,7 @@ typedef struct bt_client_callbacks {
 bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
                                       const ProtobufCMessageDescriptor *output,
                                       const bt_call_opts *opts,
-                                      const bt_client_callbacks *cbs,
-                                      void *ud);
+                                      const bt_client_callbacks *cbs, void *ud);
 /* Queues a request message. BT_ERR_STATE after close_send or the end. */
 int bt_client_call_send(bt_client_call *call, const ProtobufCMessage *msg);
 int bt_client_call_send_bytes(bt_client_call *call, const uint8_t *bytes,

@@ -10,21 +10,21 @@
 extern "C" {
 #endif
 
-#define BT_ERRNO_MAP(X)                                                  \
-  X(OK, 0, "success")                                                    \
-  X(NOMEM, -1, "out of memory")                                          \
-  X(INVAL, -2, "invalid argument")                                       \
-  X(PARSE, -3, "malformed input")                                        \
-  X(TOO_LARGE, -4, "size limit exceeded")                                \
-  X(IO, -5, "I/O error")                                                 \
-  X(TLS, -6, "TLS error")                                                \
-  X(H2, -7, "HTTP/2 protocol error")                                     \
-  X(CLOSED, -8, "connection or call closed")                             \
-  X(TIMEOUT, -9, "timed out")                                            \
-  X(NOTFOUND, -10, "not found")                                          \
-  X(EXISTS, -11, "already exists")                                       \
-  X(UNSUPPORTED, -12, "not supported")                                   \
-  X(AGAIN, -13, "more input needed")                                     \
+#define BT_ERRNO_MAP(X)                                                        \
+  X(OK, 0, "success")                                                          \
+  X(NOMEM, -1, "out of memory")                                                \
+  X(INVAL, -2, "invalid argument")                                             \
+  X(PARSE, -3, "malformed input")                                              \
+  X(TOO_LARGE, -4, "size limit exceeded")                                      \
+  X(IO, -5, "I/O error")                                                       \
+  X(TLS, -6, "TLS error")                                                      \
+  X(H2, -7, "HTTP/2 protocol error")                                           \
+  X(CLOSED, -8, "connection or call closed")                                   \
+  X(TIMEOUT, -9, "timed out")                                                  \
+  X(NOTFOUND, -10, "not found")                                                \
+  X(EXISTS, -11, "already exists")                                             \
+  X(UNSUPPORTED, -12, "not supported")                                         \
+  X(AGAIN, -13, "more input needed")                                           \
   X(STATE, -14, "operation not valid in this state")
 
 typedef enum bt_err {

@@ -33,7 +33,8 @@ int bt_metadata_add_str(bt_metadata *md, const char *key, const char *value);
 
 size_t bt_metadata_count(const bt_metadata *md);
 /* Entry i: key (NUL-terminated) and value (also NUL-terminated for
- * convenience; value_len excludes the NUL). Returns BT_ERR_INVAL past the end. */
+ * convenience; value_len excludes the NUL). Returns BT_ERR_INVAL past the end.
+ */
 int bt_metadata_at(const bt_metadata *md, size_t i, const char **key,
                    const uint8_t **value, size_t *value_len);
 /* The first value for key, or NULL. value_len may be NULL. */
@@ -45,7 +46,8 @@ int bt_metadata_key_is_valid(const char *key, size_t len);
 /* 1 when key ends in "-bin". */
 int bt_metadata_key_is_binary(const char *key, size_t len);
 /* 1 for keys the transport owns and a user may not set: pseudo-headers,
- * "grpc-*" (except user-facing ones), content-type, te, user-agent... */
+ * "grpc-*" (except grpc-status-details-bin, grpc-trace-bin, grpc-tags-bin),
+ * content-type, te and the connection-specific headers. */
 int bt_metadata_key_is_reserved(const char *key, size_t len);
 
 #ifdef __cplusplus

@@ -11,23 +11,23 @@
 extern "C" {
 #endif
 
-#define BT_GRPC_CODE_MAP(X)  \
-  X(OK, 0)                   \
-  X(CANCELLED, 1)            \
-  X(UNKNOWN, 2)              \
-  X(INVALID_ARGUMENT, 3)     \
-  X(DEADLINE_EXCEEDED, 4)    \
-  X(NOT_FOUND, 5)            \
-  X(ALREADY_EXISTS, 6)       \
-  X(PERMISSION_DENIED, 7)    \
-  X(RESOURCE_EXHAUSTED, 8)   \
-  X(FAILED_PRECONDITION, 9)  \
-  X(ABORTED, 10)             \
-  X(OUT_OF_RANGE, 11)        \
-  X(UNIMPLEMENTED, 12)       \
-  X(INTERNAL, 13)            \
-  X(UNAVAILABLE, 14)         \
-  X(DATA_LOSS, 15)           \
+#define BT_GRPC_CODE_MAP(X)                                                    \
+  X(OK, 0)                                                                     \
+  X(CANCELLED, 1)                                                              \
+  X(UNKNOWN, 2)                                                                \
+  X(INVALID_ARGUMENT, 3)                                                       \
+  X(DEADLINE_EXCEEDED, 4)                                                      \
+  X(NOT_FOUND, 5)                                                              \
+  X(ALREADY_EXISTS, 6)                                                         \
+  X(PERMISSION_DENIED, 7)                                                      \
+  X(RESOURCE_EXHAUSTED, 8)                                                     \
+  X(FAILED_PRECONDITION, 9)                                                    \
+  X(ABORTED, 10)                                                               \
+  X(OUT_OF_RANGE, 11)                                                          \
+  X(UNIMPLEMENTED, 12)                                                         \
+  X(INTERNAL, 13)                                                              \
+  X(UNAVAILABLE, 14)                                                           \
+  X(DATA_LOSS, 15)                                                             \
   X(UNAUTHENTICATED, 16)
 
 typedef enum bt_grpc_code {

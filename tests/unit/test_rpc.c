@@ -31,8 +31,8 @@ static void bidi_msg(bt_call *call, const ProtobufCMessage *msg,
 
 static void bidi_half_close(bt_call *call, void *ud) {
   (void)ud;
-  const uint8_t *st = bt_metadata_get(bt_call_request_metadata(call),
-                                      "x-status", NULL);
+  const uint8_t *st =
+      bt_metadata_get(bt_call_request_metadata(call), "x-status", NULL);
   bt_call_add_trailing_metadata(call, "x-trailer", "t", 1);
   bt_call_finish(call, st ? atoi((const char *)st) : 0,
                  st ? "requested status" : NULL);
@@ -51,8 +51,8 @@ static void echo_invoke(bt_call *call, const ProtobufCMessage *req,
   (void)req;
   (void)h;
   (void)ud;
-  const uint8_t *v = bt_metadata_get(bt_call_request_metadata(call),
-                                     "x-echo", NULL);
+  const uint8_t *v =
+      bt_metadata_get(bt_call_request_metadata(call), "x-echo", NULL);
   if (v)
     bt_call_add_initial_metadata(call, "x-echo", v, strlen((const char *)v));
   const uint8_t *bin;
@@ -267,9 +267,8 @@ static void test_rpc_deadline_exceeded_both_sides(void **state) {
   assert_true(took >= 95 * 1000000LL);
   assert_true(took < 1000 * 1000000LL);
   /* The server's handler learns of it too. */
-  for (int i = 0; i < 200 && __atomic_load_n(&cancels, __ATOMIC_SEQ_CST) ==
-                                 before;
-       i++)
+  for (int i = 0;
+       i < 200 && __atomic_load_n(&cancels, __ATOMIC_SEQ_CST) == before; i++)
     bt_loop_run_once(a.loop, 0), usleep(5000);
   assert_true(__atomic_load_n(&cancels, __ATOMIC_SEQ_CST) > before);
   client_close(&a);
@@ -289,9 +288,8 @@ static void test_rpc_client_cancel_reaches_handler(void **state) {
   bt_client_call_cancel(c);
   wait_done(&a, &r);
   assert_int_equal(r.code, BT_GRPC_CANCELLED);
-  for (int i = 0; i < 200 && __atomic_load_n(&cancels, __ATOMIC_SEQ_CST) ==
-                                 before;
-       i++)
+  for (int i = 0;
+       i < 200 && __atomic_load_n(&cancels, __ATOMIC_SEQ_CST) == before; i++)
     bt_loop_run_once(a.loop, 0), usleep(5000);
   assert_true(__atomic_load_n(&cancels, __ATOMIC_SEQ_CST) > before);
   client_close(&a);
@@ -320,8 +318,8 @@ static void test_rpc_many_concurrent_calls_one_connection(void **state) {
   static result rs[N];
   memset(rs, 0, sizeof(rs));
   for (int i = 0; i < N; i++) {
-    bt_client_call *c =
-        bt_channel_start_call(a.ch, "/test.Echo/Bidi", NULL, NULL, &rcbs, &rs[i]);
+    bt_client_call *c = bt_channel_start_call(a.ch, "/test.Echo/Bidi", NULL,
+                                              NULL, &rcbs, &rs[i]);
     char b[16];
     int n = snprintf(b, sizeof(b), "m%d", i);
     bt_client_call_send_bytes(c, (const uint8_t *)b, (size_t)n);
