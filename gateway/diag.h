@@ -19,5 +19,9 @@ void gw_diag_error(gw_diag *d, const char *file, int line, const char *fmt, ...)
 size_t gw_diag_count(const gw_diag *d);
 /* Writes every line to stderr. */
 void gw_diag_print(const gw_diag *d);
+/* Makes len bytes of outside text safe to put in a message: control bytes
+ * become \xNN and text longer than about cap is cut with "...". Writes into
+ * buf (cap bytes, at least 8) and returns it. */
+const char *gw_diag_quote(char *buf, size_t cap, const char *s, size_t len);
 
 #endif

@@ -5,8 +5,8 @@
  * Grammar (lowest precedence first):
  *   expr    := or
  *   or      := and ( "||" and )*
- *   and     := unary_cmp ( "&&" unary_cmp )*
- *   cmp     := sum ( ("=="|"!="|"<"|"<="|">"|">="|"in") sum )?
+ *   and     := cmp ( "&&" cmp )*
+ *   cmp     := unary ( ("=="|"!="|"<"|"<="|">"|">="|"in") unary )?
  *   unary   := "!" unary | "-" unary | primary
  *   primary := literal | path | "has(" path ")" | "code(" ident ")"
  *            | "size(" path ")" | "(" expr ")" | list

@@ -10,6 +10,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang clang-format
   # runtime libraries
   libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev libssl-dev zlib1g-dev libuv1-dev
+  libyaml-dev
   # protoc (+ C++ protobuf headers for protoc-gen-baton's plugin interface)
   protobuf-compiler libprotobuf-dev libprotoc-dev
   # unit tests

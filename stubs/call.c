@@ -22,6 +22,7 @@
                 NGHTTP2_NV_FLAG_NONE})
 
 static int deliver_message(void *ud, const uint8_t *msg, size_t len);
+static int can_send(const bt_call *call);
 static void fail_call(bt_call *call, int code, const char *message);
 
 bt_call *srv_call_new(srv_session *s, int32_t stream_id) {
@@ -381,8 +382,11 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
                 "unary call with more than one request message");
       return -1;
     }
-    if (!input)
+    if (!input) {
+      call->unary_bytes = bt_arena_memdup(call->arena, msg, len);
+      call->unary_len = len;
       return 0;
+    }
     call->unary_req =
         protobuf_c_message_unpack(input, call->pb_alloc, len, msg);
     if (!call->unary_req) {
@@ -494,6 +498,12 @@ bt_loop *bt_call_loop(bt_call *call) {
   return call->loop;
 }
 
+const uint8_t *bt_call_request_bytes(const bt_call *call, size_t *len) {
+  if (len)
+    *len = call->unary_len;
+  return call->unary_bytes;
+}
+
 const char *bt_call_peer(const bt_call *call) {
   return call->peer;
 }
@@ -537,6 +547,13 @@ int bt_call_add_trailing_metadata(bt_call *call, const char *key,
   if (call->status_sent)
     return BT_ERR_STATE;
   return add_md(call, call->trail_md, key, value, len);
+}
+
+int bt_call_send_headers(bt_call *call) {
+  if (!can_send(call))
+    return BT_ERR_STATE;
+  submit_headers(call);
+  return 0;
 }
 
 void bt_call_set_compression(bt_call *call, int gzip) {

@@ -129,6 +129,13 @@ void bt_server_set_fallback(bt_server *s, bt_method_invoke_fn invoke,
                              .ud = ud};
 }
 
+void bt_server_on_worker_stop(bt_server *s,
+                              void (*fn)(bt_loop *loop, int worker, void *ud),
+                              void *ud) {
+  s->worker_stop = fn;
+  s->worker_stop_ud = ud;
+}
+
 void bt_server_on_worker_start(bt_server *s,
                                void (*fn)(bt_loop *loop, int worker, void *ud),
                                void *ud) {
@@ -291,7 +298,10 @@ static void *worker_main(void *arg) {
   /* Whatever is still open (sessions cut by the drain deadline) closes now. */
   for (srv_session *s = w->sessions; s; s = s->next)
     bt_conn_close(s->conn, BT_ERR_CLOSED);
-  uv_run(bt_loop_uv(w->loop), UV_RUN_NOWAIT);
+  if (w->server->worker_stop)
+    w->server->worker_stop(w->loop, w->index, w->server->worker_stop_ud);
+  /* Let every close finish (bounded by the connections' write timeouts). */
+  uv_run(bt_loop_uv(w->loop), UV_RUN_DEFAULT);
   bt_loop_free(w->loop);
   w->loop = NULL;
   srv_session_worker_clear(w);

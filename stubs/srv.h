@@ -47,6 +47,8 @@ struct bt_server {
   srv_method fallback;
   void (*worker_start)(bt_loop *loop, int worker, void *ud);
   void *worker_start_ud;
+  void (*worker_stop)(bt_loop *loop, int worker, void *ud);
+  void *worker_stop_ud;
   srv_worker *workers;
   int n_workers;
   int started;
@@ -115,6 +117,8 @@ struct bt_call {
   bt_msgin in;
   int half_closed;
   const ProtobufCMessage *unary_req;
+  const uint8_t *unary_bytes; /* raw unary methods */
+  size_t unary_len;
   ProtobufCAllocator *pb_alloc;
   bt_call_message_fn on_message;
   void *on_message_ud;

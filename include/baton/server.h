@@ -107,6 +107,11 @@ int bt_server_add_service(bt_server *server, const bt_service_desc *svc,
  * answer UNIMPLEMENTED. Before start. */
 void bt_server_set_fallback(bt_server *server, bt_method_invoke_fn invoke,
                             void *ud);
+/* Called once on each worker's loop thread after it stopped serving, before
+ * its loop is freed: release what on_worker_start made. */
+void bt_server_on_worker_stop(bt_server *server,
+                              void (*fn)(bt_loop *loop, int worker, void *ud),
+                              void *ud);
 /* Called once on each worker's loop thread before it accepts connections. */
 void bt_server_on_worker_start(bt_server *server,
                                void (*fn)(bt_loop *loop, int worker, void *ud),
@@ -132,6 +137,10 @@ int64_t bt_call_deadline(const bt_call *call);
 bt_arena *bt_call_arena(bt_call *call);
 /* The loop the call runs on (to start timers or client calls). */
 bt_loop *bt_call_loop(bt_call *call);
+/* The request message of a unary or server-streaming method registered
+ * without an input descriptor (raw bytes, owned by the call); NULL for
+ * other methods. */
+const uint8_t *bt_call_request_bytes(const bt_call *call, size_t *len);
 /* The peer's address as "ip:port". */
 const char *bt_call_peer(const bt_call *call);
 
@@ -156,6 +165,10 @@ int bt_call_add_initial_metadata(bt_call *call, const char *key,
                                  const void *value, size_t len);
 int bt_call_add_trailing_metadata(bt_call *call, const char *key,
                                   const void *value, size_t len);
+/* Sends the response headers (with the initial metadata added so far) now
+ * instead of with the first message: a proxy relays a backend's headers as
+ * they come. Returns BT_ERR_STATE after the status was sent. */
+int bt_call_send_headers(bt_call *call);
 /* Compress response messages with gzip when the client accepts it. */
 void bt_call_set_compression(bt_call *call, int gzip);
 

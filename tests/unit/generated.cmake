@@ -26,3 +26,9 @@ add_test(NAME unit.generator_rejects_name_clash
     ${CMAKE_CURRENT_SOURCE_DIR}/proto/clash.proto)
 set_tests_properties(unit.generator_rejects_name_clash PROPERTIES
   PASS_REGULAR_EXPRESSION "get_sync of protoc-c's client function for baton_test.clash.Clash.GetSync clashes with the stubs of method baton_test.clash.Clash.Get")
+
+# test_expr (and fuzz_expr): the expression language's test proto.
+include(${CMAKE_CURRENT_SOURCE_DIR}/expr.cmake)
+
+# test_dynmsg, test_registry (and fuzz_dynmsg): the dynamic messages' protos.
+include(${CMAKE_CURRENT_SOURCE_DIR}/dyn.cmake)

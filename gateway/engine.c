@@ -1,0 +1,516 @@
+/* engine.c: runs a compiled flow for one client call, as a state machine
+ * on the worker's loop: nothing blocks. The client request and every step
+ * response are decoded once (views over their bytes); requests to backends
+ * and the final response are encoded from the plan's mappings.
+ *
+ * A run owns its own arena, not the client call's: backend calls may still
+ * be finishing (being cancelled) after the client has its answer, and the
+ * run is freed only when the last of them reported. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <baton/status.h>
+
+#include "gateway.h"
+
+typedef struct gw_run gw_run;
+
+typedef struct step_call {
+  gw_run *run;
+  const gw_node *node;
+  bt_client_call *call;
+  bt_timer *backoff;
+  int backing_off;
+  uint32_t attempt;
+  uint8_t *resp;
+  size_t resp_len;
+  int got_resp;
+} step_call;
+
+typedef struct frame {
+  const gw_block *block;
+  size_t next;
+} frame;
+
+struct gw_run {
+  bt_arena *arena;
+  const gw_flow *flow;
+  gw_worker *w;
+  bt_call *call; /* NULL once the client has its answer */
+  const gw_msg **msgs;
+  int *codes;
+  step_call *steps; /* by slot */
+  frame *stack;
+  size_t depth, stack_cap;
+  size_t inflight; /* backend calls and backoff timers outstanding */
+  int done;
+  int advancing;
+  int64_t deadline;
+  bt_timer *deadline_timer;
+  bt_metadata *md;
+};
+
+static void advance(gw_run *run);
+
+static void run_free(gw_run *run) {
+  bt_timer_free(run->deadline_timer);
+  for (size_t i = 0; i < run->flow->env.n; i++)
+    bt_timer_free(run->steps[i].backoff);
+  bt_metadata_free(run->md);
+  bt_arena_free(run->arena);
+}
+
+static void maybe_free(gw_run *run) {
+  if (run->done && run->inflight == 0 && !run->advancing)
+    run_free(run);
+}
+
+/* Ends the run for the client with code (OK answers are sent by
+ * respond()). In-flight backend calls are cancelled. */
+static void finish(gw_run *run, int code, const char *message) {
+  if (run->done)
+    return;
+  run->done = 1;
+  if (run->deadline_timer)
+    bt_timer_stop(run->deadline_timer);
+  for (size_t i = 1; i < run->flow->env.n; i++) {
+    step_call *sc = &run->steps[i];
+    if (sc->call)
+      bt_client_call_cancel(sc->call); /* its on_done still comes */
+    if (sc->backing_off) {
+      bt_timer_stop(sc->backoff);
+      sc->backing_off = 0;
+      run->inflight--;
+    }
+  }
+  if (run->call) {
+    bt_call_finish(run->call, code, message);
+    run->call = NULL;
+  }
+  maybe_free(run);
+}
+
+static gw_expr_ctx ctx_of(const gw_run *run) {
+  gw_expr_ctx ctx = {.msgs = run->msgs, .codes = run->codes};
+  return ctx;
+}
+
+/* ---- encoding from mappings ------------------------------------------ */
+
+static void encode_mapping(gw_run *run, const gw_mapping *m, gw_enc *enc);
+
+static void encode_whole(gw_run *run, gw_enc *enc, const gw_field *target,
+                         const gw_msg *msg) {
+  size_t len;
+  const uint8_t *bytes = gw_msg_bytes(msg, &len);
+  gw_enc *sub = gw_enc_new(run->arena);
+  gw_enc_raw(sub, bytes, len);
+  gw_enc_message(enc, target, sub);
+}
+
+static void encode_path(gw_run *run, const gw_map_entry *e, gw_enc *enc) {
+  gw_expr_ctx ctx = ctx_of(run);
+  const gw_msg *parent =
+      gw_path_parent(&e->path, &ctx, &run->flow->env, run->arena);
+  if (e->path.n == 0) { /* a whole step response or the request */
+    encode_whole(run, enc, e->target, parent);
+    return;
+  }
+  const gw_field *sf = e->path.fields[e->path.n - 1];
+  if (sf->repeated) {
+    gw_enc_repeated(enc, e->target, parent, sf);
+    return;
+  }
+  if (gw_msg_count(parent, sf) == 0 && sf->has_presence)
+    return; /* absent stays absent */
+  gw_value v;
+  gw_msg_get(parent, sf, 0, &v);
+  if (sf->type == GW_TYPE_MESSAGE) {
+    encode_whole(run, enc, e->target, v.v.msg);
+    return;
+  }
+  gw_enc_value(enc, e->target, &v);
+}
+
+static void encode_mapping(gw_run *run, const gw_mapping *m, gw_enc *enc) {
+  for (size_t i = 0; i < m->n; i++) {
+    const gw_map_entry *e = &m->entries[i];
+    switch (e->kind) {
+    case GW_SRC_LITERAL:
+      gw_enc_value(enc, e->target, &e->literal);
+      break;
+    case GW_SRC_NESTED: {
+      gw_enc *sub = gw_enc_new(run->arena);
+      encode_mapping(run, e->nested, sub);
+      gw_enc_message(enc, e->target, sub);
+      break;
+    }
+    case GW_SRC_PATH:
+      encode_path(run, e, enc);
+      break;
+    }
+  }
+}
+
+/* ---- fail messages --------------------------------------------------- */
+
+static void append(char *buf, size_t cap, size_t *len, const char *s,
+                   size_t n) {
+  if (*len + n >= cap)
+    n = cap - 1 - *len;
+  memcpy(buf + *len, s, n);
+  *len += n;
+  buf[*len] = 0;
+}
+
+static void render_value(const gw_value *v, const gw_field *f, char *out,
+                         size_t cap) {
+  switch (v->type) {
+  case GW_TYPE_STRING:
+  case GW_TYPE_BYTES:
+    snprintf(out, cap, "%.*s", (int)(v->v.s.len > 200 ? 200 : v->v.s.len),
+             (const char *)v->v.s.ptr);
+    break;
+  case GW_TYPE_BOOL:
+    snprintf(out, cap, "%s", v->v.b ? "true" : "false");
+    break;
+  case GW_TYPE_DOUBLE:
+  case GW_TYPE_FLOAT:
+    snprintf(out, cap, "%g", v->v.d);
+    break;
+  case GW_TYPE_ENUM: {
+    const char *name = gw_enum_name(f->enum_type, (int32_t)v->v.i);
+    if (name)
+      snprintf(out, cap, "%s", name);
+    else
+      snprintf(out, cap, "%" PRId64, v->v.i);
+    break;
+  }
+  case GW_TYPE_UINT32:
+  case GW_TYPE_UINT64:
+  case GW_TYPE_FIXED32:
+  case GW_TYPE_FIXED64:
+    snprintf(out, cap, "%" PRIu64, v->v.u);
+    break;
+  case GW_TYPE_MESSAGE:
+  case GW_TYPE_GROUP:
+    snprintf(out, cap, "%s", f->message->full_name);
+    break;
+  default:
+    snprintf(out, cap, "%" PRId64, v->v.i);
+    break;
+  }
+}
+
+static void render_template(gw_run *run, const gw_template *t, char *buf,
+                            size_t cap) {
+  size_t len = 0;
+  buf[0] = 0;
+  gw_expr_ctx ctx = ctx_of(run);
+  for (size_t i = 0; i < t->n; i++) {
+    const gw_template_part *p = &t->parts[i];
+    if (p->text) {
+      append(buf, cap, &len, p->text, strlen(p->text));
+      continue;
+    }
+    if (p->path.n == 0) {
+      append(buf, cap, &len, run->flow->env.names[p->path.root],
+             strlen(run->flow->env.names[p->path.root]));
+      continue;
+    }
+    const gw_msg *parent =
+        gw_path_parent(&p->path, &ctx, &run->flow->env, run->arena);
+    const gw_field *f = p->path.fields[p->path.n - 1];
+    char vbuf[256];
+    if (f->repeated) {
+      snprintf(vbuf, sizeof(vbuf), "[%zu items]", gw_msg_count(parent, f));
+    } else {
+      gw_value v;
+      gw_msg_get(parent, f, 0, &v);
+      render_value(&v, f, vbuf, sizeof(vbuf));
+    }
+    append(buf, cap, &len, vbuf, strlen(vbuf));
+  }
+}
+
+/* ---- steps ----------------------------------------------------------- */
+
+static void start_step(gw_run *run, const gw_node *node);
+
+static void step_message(bt_client_call *c, const ProtobufCMessage *m,
+                         const uint8_t *bytes, size_t len, void *ud) {
+  (void)c;
+  (void)m;
+  step_call *sc = ud;
+  /* The bytes live only during this callback; the decoded view points
+   * into this copy for the rest of the run. */
+  sc->resp = bt_arena_memdup(sc->run->arena, bytes, len);
+  sc->resp_len = len;
+  sc->got_resp = 1;
+}
+
+static void backoff_done(void *ud) {
+  step_call *sc = ud;
+  gw_run *run = sc->run;
+  sc->backing_off = 0;
+  run->inflight--;
+  if (run->done) {
+    maybe_free(run);
+    return;
+  }
+  start_step(run, sc->node);
+}
+
+/* Retries a failed attempt when the policy allows it and the deadline
+ * leaves room for the backoff; returns 1 when a retry is scheduled. */
+static int schedule_retry(gw_run *run, step_call *sc, int code) {
+  const gw_retry *r = &sc->node->retry;
+  if (sc->attempt >= r->attempts || !(r->on_codes & (1u << code)))
+    return 0;
+  uint64_t ms = r->backoff_ms;
+  for (uint32_t i = 1; i < sc->attempt && ms < r->max_backoff_ms; i++)
+    ms *= 2;
+  if (ms > r->max_backoff_ms)
+    ms = r->max_backoff_ms;
+  /* Full jitter on the upper half: spread retries of many clients. */
+  if (ms > 1)
+    ms = ms / 2 + (uint64_t)rand() % (ms / 2 + 1);
+  if (bt_now_ns() + (int64_t)ms * 1000000 >= run->deadline)
+    return 0;
+  if (!sc->backoff)
+    sc->backoff = bt_timer_new(run->w->loop, backoff_done, sc);
+  sc->backing_off = 1;
+  run->inflight++;
+  bt_timer_start(sc->backoff, ms);
+  return 1;
+}
+
+static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
+  (void)c;
+  step_call *sc = ud;
+  gw_run *run = sc->run;
+  sc->call = NULL;
+  run->inflight--;
+  if (run->done) {
+    maybe_free(run);
+    return;
+  }
+  const gw_node *node = sc->node;
+  int code = st->code;
+  char msg[512];
+  if (code == BT_GRPC_OK) {
+    char err[256];
+    gw_msg *resp = NULL;
+    if (!sc->got_resp) {
+      code = BT_GRPC_INTERNAL;
+      snprintf(msg, sizeof(msg), "step '%s': the backend sent no response",
+               node->name);
+    } else if (gw_msg_decode(run->arena, node->method->output, sc->resp,
+                             sc->resp_len, NULL, &resp, err,
+                             sizeof(err)) != 0) {
+      code = BT_GRPC_INTERNAL;
+      snprintf(msg, sizeof(msg), "step '%s': invalid response: %s",
+               node->name, err);
+    } else {
+      run->msgs[node->slot] = resp;
+      run->codes[node->slot] = BT_GRPC_OK;
+    }
+  } else {
+    snprintf(msg, sizeof(msg), "step '%s' failed: %s", node->name,
+             st->message);
+  }
+  if (code != BT_GRPC_OK) {
+    run->codes[node->slot] = code;
+    if (schedule_retry(run, sc, code))
+      return;
+    if (!(node->continue_on & (1u << code))) {
+      finish(run, code, msg);
+      return;
+    }
+  }
+  if (run->inflight == 0)
+    advance(run);
+}
+
+static const bt_client_callbacks step_cbs = {
+    .on_message = step_message,
+    .on_done = step_done,
+};
+
+static void start_step(gw_run *run, const gw_node *node) {
+  step_call *sc = &run->steps[node->slot];
+  sc->run = run;
+  sc->node = node;
+  sc->attempt++;
+  sc->got_resp = 0;
+  int64_t left = run->deadline - bt_now_ns();
+  if (left <= 0) {
+    finish(run, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
+    return;
+  }
+  /* No deadline at all: the backend gets none either. */
+  int64_t timeout = run->deadline == INT64_MAX ? 0 : left;
+  if (node->timeout_ms && (timeout == 0 ||
+                           (int64_t)node->timeout_ms * 1000000 < timeout))
+    timeout = (int64_t)node->timeout_ms * 1000000;
+  bt_channel *ch = gw_upstreams_pick(run->w->up, node->backend);
+  if (!ch) {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "step '%s': backend has no usable endpoint",
+             node->name);
+    finish(run, BT_GRPC_UNAVAILABLE, msg);
+    return;
+  }
+  gw_enc *enc = gw_enc_new(run->arena);
+  encode_mapping(run, node->request, enc);
+  size_t len;
+  const uint8_t *bytes = gw_enc_data(enc, &len);
+  bt_call_opts opts = {.timeout_ns = timeout, .metadata = run->md};
+  run->inflight++;
+  sc->call = bt_channel_start_call(ch, node->method->path, NULL, &opts,
+                                   &step_cbs, sc);
+  bt_client_call_send_bytes(sc->call, bytes, len);
+  bt_client_call_close_send(sc->call);
+}
+
+/* ---- the state machine ------------------------------------------------ */
+
+static void push(gw_run *run, const gw_block *b) {
+  if (run->depth == run->stack_cap) {
+    size_t cap = run->stack_cap ? run->stack_cap * 2 : 8;
+    frame *s = bt_arena_alloc(run->arena, cap * sizeof(*s));
+    if (run->depth)
+      memcpy(s, run->stack, run->depth * sizeof(*s));
+    run->stack = s;
+    run->stack_cap = cap;
+  }
+  run->stack[run->depth++] = (frame){b, 0};
+}
+
+static int guard_passes(gw_run *run, const gw_node *n) {
+  if (!n->when)
+    return 1;
+  gw_expr_ctx ctx = ctx_of(run);
+  return gw_expr_eval(n->when, &ctx);
+}
+
+static void respond(gw_run *run) {
+  gw_enc *enc = gw_enc_new(run->arena);
+  encode_mapping(run, run->flow->response, enc);
+  size_t len;
+  const uint8_t *bytes = gw_enc_data(enc, &len);
+  bt_call_send_bytes(run->call, bytes, len);
+  finish(run, BT_GRPC_OK, NULL);
+}
+
+/* Runs nodes until one has to wait for backend calls, or the flow ends. */
+static void advance(gw_run *run) {
+  run->advancing = 1;
+  while (!run->done && run->inflight == 0) {
+    if (run->depth == 0) {
+      respond(run);
+      break;
+    }
+    frame *f = &run->stack[run->depth - 1];
+    if (f->next >= f->block->n) {
+      run->depth--;
+      continue;
+    }
+    const gw_node *n = f->block->nodes[f->next++];
+    if (!guard_passes(run, n))
+      continue;
+    gw_expr_ctx ctx;
+    char msg[1024];
+    switch (n->kind) {
+    case GW_NODE_CALL:
+      start_step(run, n);
+      break;
+    case GW_NODE_PARALLEL:
+      for (size_t i = 0; i < n->n_children && !run->done; i++)
+        if (guard_passes(run, n->children[i]))
+          start_step(run, n->children[i]);
+      break;
+    case GW_NODE_IF:
+      ctx = ctx_of(run);
+      if (gw_expr_eval(n->cond, &ctx))
+        push(run, &n->then_block);
+      else if (n->else_block.n)
+        push(run, &n->else_block);
+      break;
+    case GW_NODE_FAIL:
+      render_template(run, &n->message, msg, sizeof(msg));
+      finish(run, n->code, msg);
+      break;
+    }
+  }
+  run->advancing = 0;
+  maybe_free(run);
+}
+
+static void deadline_passed(void *ud) {
+  gw_run *run = ud;
+  finish(run, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
+}
+
+static void client_cancelled(bt_call *call, void *ud) {
+  (void)call;
+  gw_run *run = ud;
+  /* The runtime already answered (or the client is gone): cancel the
+   * backends; finishing the call sends nothing more. */
+  finish(run, BT_GRPC_CANCELLED, NULL);
+}
+
+void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
+                    const void *handlers, void *ud) {
+  (void)req;
+  (void)ud;
+  const gw_flow *flow = handlers;
+  gw_worker *w = gw_worker_current();
+  bt_arena *arena = bt_arena_new(8192);
+  gw_run *run = bt_arena_calloc(arena, sizeof(*run));
+  size_t n = flow->env.n;
+  run->arena = arena;
+  run->flow = flow;
+  run->w = w;
+  run->call = call;
+  run->msgs = bt_arena_calloc(arena, n * sizeof(*run->msgs));
+  run->codes = bt_arena_alloc(arena, n * sizeof(*run->codes));
+  for (size_t i = 0; i < n; i++)
+    run->codes[i] = -1;
+  run->steps = bt_arena_calloc(arena, n * sizeof(*run->steps));
+
+  size_t len;
+  const uint8_t *bytes = bt_call_request_bytes(call, &len);
+  gw_decode_limits lim = {.max_depth = w->gw->cfg->max_message_depth};
+  char err[256];
+  gw_msg *request = NULL;
+  if (gw_msg_decode(arena, flow->method->input, bytes, len, &lim, &request,
+                    err, sizeof(err)) != 0) {
+    char msg[320];
+    snprintf(msg, sizeof(msg), "invalid %s: %s", flow->method->input->full_name,
+             err);
+    bt_call_finish(call, BT_GRPC_INVALID_ARGUMENT, msg);
+    bt_arena_free(arena);
+    return;
+  }
+  run->msgs[0] = request;
+  run->codes[0] = BT_GRPC_OK;
+  run->deadline = bt_call_deadline(call);
+  if (flow->timeout_ms) {
+    int64_t d = bt_now_ns() + (int64_t)flow->timeout_ms * 1000000;
+    if (d < run->deadline)
+      run->deadline = d;
+  }
+  if (run->deadline != INT64_MAX) {
+    int64_t left = run->deadline - bt_now_ns();
+    run->deadline_timer = bt_timer_new(w->loop, deadline_passed, run);
+    bt_timer_start(run->deadline_timer,
+                   left > 0 ? (uint64_t)(left + 999999) / 1000000 : 0);
+  }
+  run->md = gw_forward_metadata(w->gw->cfg, call);
+  bt_call_on_cancel(call, client_cancelled, run);
+  push(run, &flow->body);
+  advance(run);
+}

@@ -1,0 +1,230 @@
+/* gateway.c: the gateway as a whole — loads config, descriptors and flows,
+ * makes the server and its listeners, registers every flow and every routed
+ * method as a method of the server (so dispatch is the runtime's hash
+ * lookup), and gives each worker its own upstream channels. */
+#include "gateway.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <baton/status.h>
+
+static _Thread_local gw_worker *current_worker;
+
+gw_worker *gw_worker_current(void) {
+  return current_worker;
+}
+
+gw_gateway *gw_gateway_load(const char *config_path, gw_diag *diag) {
+  gw_gateway *gw = bt_calloc(1, sizeof(*gw));
+  gw->arena = bt_arena_new(65536);
+  gw->cfg = gw_config_load(config_path, gw->arena, diag);
+  if (!gw->cfg)
+    goto fail;
+  char err[512];
+  gw->reg = gw_registry_load(gw->cfg->descriptors, err, sizeof(err));
+  if (!gw->reg) {
+    gw_diag_error(diag, gw->cfg->path, gw->cfg->descriptors_line, "%s", err);
+    goto fail;
+  }
+  if (gw_flows_compile(gw->cfg, gw->reg, gw->arena, &gw->flows, diag) != 0)
+    goto fail;
+  return gw;
+fail:
+  gw_gateway_free(gw);
+  return NULL;
+}
+
+void gw_gateway_free(gw_gateway *gw) {
+  if (!gw)
+    return;
+  bt_server_free(gw->server);
+  gw_registry_free(gw->reg);
+  bt_free(gw->workers);
+  bt_arena_free(gw->arena);
+  bt_free(gw);
+}
+
+static void worker_start(bt_loop *loop, int index, void *ud) {
+  gw_gateway *gw = ud;
+  gw_worker *w = bt_calloc(1, sizeof(*w));
+  w->gw = gw;
+  w->loop = loop;
+  w->index = index;
+  w->up = gw_upstreams_new(loop, gw->cfg);
+  gw->workers[index] = w;
+  current_worker = w;
+}
+
+static void worker_stop(bt_loop *loop, int index, void *ud) {
+  (void)loop;
+  gw_gateway *gw = ud;
+  gw_worker *w = gw->workers[index];
+  if (!w)
+    return;
+  gw_upstreams_free(w->up);
+  bt_free(w);
+  gw->workers[index] = NULL;
+  current_worker = NULL;
+}
+
+/* ---- registering flows and routed methods ---------------------------- */
+
+typedef struct route_collect {
+  gw_gateway *gw;
+  bt_method_desc *methods;
+  const void **handlers;
+  size_t n, cap;
+} route_collect;
+
+static int is_flow(const gw_gateway *gw, const gw_method *m) {
+  for (size_t i = 0; i < gw->flows.n; i++)
+    if (gw->flows.flows[i].method == m)
+      return 1;
+  return 0;
+}
+
+static void collect_routed(const gw_method *m, void *ud) {
+  route_collect *rc = ud;
+  if (is_flow(rc->gw, m))
+    return;
+  const gw_route_config *best = NULL;
+  size_t best_len = 0;
+  for (size_t i = 0; i < rc->gw->cfg->n_routes; i++) {
+    const gw_route_config *r = &rc->gw->cfg->routes[i];
+    size_t len = strlen(r->prefix);
+    if (len > best_len && strncmp(m->path, r->prefix, len) == 0) {
+      best = r;
+      best_len = len;
+    }
+  }
+  if (!best)
+    return;
+  if (rc->n == rc->cap) {
+    rc->cap = rc->cap ? rc->cap * 2 : 16;
+    rc->methods = bt_realloc(rc->methods, rc->cap * sizeof(*rc->methods));
+    rc->handlers = bt_realloc(rc->handlers, rc->cap * sizeof(*rc->handlers));
+  }
+  rc->methods[rc->n] = (bt_method_desc){.path = m->path,
+                                        .kind = BT_CALL_BIDI_STREAMING,
+                                        .invoke = gw_route_invoke};
+  rc->handlers[rc->n] = best;
+  rc->n++;
+}
+
+/* One single-method service per flow and per routed method: each carries
+ * its own handlers pointer (the plan or the route) back to invoke. */
+static int register_one(gw_gateway *gw, const bt_method_desc *d,
+                        const void *handlers) {
+  bt_method_desc *copy = bt_arena_alloc(gw->arena, sizeof(*copy));
+  *copy = *d;
+  bt_service_desc *svc = bt_arena_calloc(gw->arena, sizeof(*svc));
+  svc->name = d->path;
+  svc->n_methods = 1;
+  svc->methods = copy;
+  return bt_server_add_service(gw->server, svc, handlers, gw);
+}
+
+static int register_methods(gw_gateway *gw) {
+  for (size_t i = 0; i < gw->flows.n; i++) {
+    const gw_flow *f = &gw->flows.flows[i];
+    bt_method_desc d = {.path = f->method->path,
+                        .kind = BT_CALL_UNARY,
+                        .invoke = gw_flow_invoke};
+    if (register_one(gw, &d, f) != 0)
+      return -1;
+  }
+  route_collect rc = {.gw = gw};
+  gw_registry_each_method(gw->reg, collect_routed, &rc);
+  int rv = 0;
+  for (size_t i = 0; i < rc.n && rv == 0; i++)
+    rv = register_one(gw, &rc.methods[i], rc.handlers[i]);
+  bt_free(rc.methods);
+  bt_free(rc.handlers);
+  /* Paths the descriptors do not list still match routes by prefix. */
+  bt_server_set_fallback(gw->server, gw_route_invoke, gw);
+  return rv;
+}
+
+int gw_gateway_start(gw_gateway *gw) {
+  const gw_config *cfg = gw->cfg;
+  bt_server_opts o;
+  bt_server_opts_init(&o);
+  o.workers = cfg->workers;
+  o.max_recv_message = cfg->max_recv_message;
+  o.max_concurrent_streams = cfg->max_concurrent_streams;
+  o.max_header_list = cfg->max_header_list;
+  o.idle_timeout_ms = cfg->idle_timeout_ms;
+  o.handshake_timeout_ms = cfg->handshake_timeout_ms;
+  gw->server = bt_server_new(&o);
+  for (size_t i = 0; i < cfg->n_listeners; i++) {
+    const gw_listen_config *l = &cfg->listeners[i];
+    bt_tls_opts tls = {.cert_file = l->tls.cert,
+                       .key_file = l->tls.key,
+                       .ca_file = l->tls.ca,
+                       .require_client_cert = l->tls.require_client_cert};
+    if (bt_server_listen(gw->server, l->host, l->port,
+                         l->has_tls ? &tls : NULL) != 0)
+      return -1;
+    fprintf(stderr, "baton-gateway: listening on %s:%d (%s)\n", l->host,
+            bt_server_port(gw->server, i), l->has_tls ? "TLS" : "h2c");
+  }
+  if (register_methods(gw) != 0)
+    return -1;
+  long n = cfg->workers > 0 ? cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
+  gw->n_workers = n > 0 ? (int)n : 1;
+  gw->workers = bt_calloc((size_t)gw->n_workers, sizeof(*gw->workers));
+  bt_server_on_worker_start(gw->server, worker_start, gw);
+  bt_server_on_worker_stop(gw->server, worker_stop, gw);
+  return bt_server_start(gw->server);
+}
+
+void gw_gateway_shutdown(gw_gateway *gw) {
+  if (gw->server)
+    bt_server_shutdown(gw->server);
+}
+
+void gw_gateway_wait(gw_gateway *gw) {
+  if (gw->server)
+    bt_server_wait(gw->server);
+}
+
+/* ---- metadata sent upstream ------------------------------------------ */
+
+static void random_hex(char *out, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++)
+    out[i] = hex[rand() & 15];
+  out[n] = 0;
+}
+
+bt_metadata *gw_forward_metadata(const gw_config *cfg, bt_call *call) {
+  bt_metadata *md = bt_metadata_new(NULL);
+  const bt_metadata *in = bt_call_request_metadata(call);
+  for (size_t i = 0; i < cfg->n_forward_metadata; i++) {
+    const char *key = cfg->forward_metadata[i];
+    for (size_t k = 0; k < bt_metadata_count(in); k++) {
+      const char *ikey;
+      const uint8_t *value;
+      size_t len;
+      bt_metadata_at(in, k, &ikey, &value, &len);
+      if (strcmp(ikey, key) == 0)
+        bt_metadata_add(md, ikey, strlen(ikey), value, len);
+    }
+  }
+  /* W3C trace context: forward the caller's, or start a trace here. */
+  size_t len;
+  const uint8_t *tp = bt_metadata_get(in, "traceparent", &len);
+  if (tp) {
+    bt_metadata_add(md, "traceparent", 11, tp, len);
+  } else {
+    char trace[33], span[17], buf[64];
+    random_hex(trace, 32);
+    random_hex(span, 16);
+    int n = snprintf(buf, sizeof(buf), "00-%s-%s-01", trace, span);
+    bt_metadata_add(md, "traceparent", 11, buf, (size_t)n);
+  }
+  return md;
+}

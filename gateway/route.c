@@ -1,0 +1,169 @@
+/* route.c: passthrough routes. A call whose path matches a route's prefix
+ * is proxied to the route's backend as it is — all four call kinds, every
+ * message as bytes, metadata and trailers both ways, the client's deadline
+ * and cancellation carried over. */
+#include <stdio.h>
+#include <string.h>
+
+#include <baton/status.h>
+
+#include "gateway.h"
+
+typedef struct proxy {
+  bt_call *down;         /* the client's call; NULL once finished */
+  bt_client_call *up;    /* the backend call; NULL once done */
+} proxy;
+
+static void proxy_maybe_free(proxy *p) {
+  if (!p->down && !p->up)
+    bt_free(p);
+}
+
+static void copy_metadata(const bt_metadata *md, bt_call *call,
+                          int (*add)(bt_call *, const char *, const void *,
+                                     size_t)) {
+  for (size_t i = 0; i < bt_metadata_count(md); i++) {
+    const char *key;
+    const uint8_t *value;
+    size_t len;
+    bt_metadata_at(md, i, &key, &value, &len);
+    add(call, key, value, len); /* reserved keys are refused: fine */
+  }
+}
+
+/* ---- backend to client ----------------------------------------------- */
+
+static void up_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
+  (void)c;
+  proxy *p = ud;
+  if (!p->down)
+    return;
+  copy_metadata(md, p->down, bt_call_add_initial_metadata);
+  bt_call_send_headers(p->down);
+}
+
+static void up_message(bt_client_call *c, const ProtobufCMessage *m,
+                       const uint8_t *bytes, size_t len, void *ud) {
+  (void)c;
+  (void)m;
+  proxy *p = ud;
+  if (p->down)
+    bt_call_send_bytes(p->down, bytes, len);
+}
+
+static void up_done(bt_client_call *c, const bt_status *st, void *ud) {
+  (void)c;
+  proxy *p = ud;
+  p->up = NULL;
+  if (p->down) {
+    copy_metadata(st->trailers, p->down, bt_call_add_trailing_metadata);
+    bt_call_finish(p->down, st->code, st->message);
+    p->down = NULL;
+  }
+  proxy_maybe_free(p);
+}
+
+static const bt_client_callbacks up_cbs = {
+    .on_headers = up_headers,
+    .on_message = up_message,
+    .on_done = up_done,
+};
+
+/* ---- client to backend ----------------------------------------------- */
+
+static void down_message(bt_call *call, const ProtobufCMessage *m,
+                         const uint8_t *bytes, size_t len, void *ud) {
+  (void)call;
+  (void)m;
+  proxy *p = ud;
+  if (p->up)
+    bt_client_call_send_bytes(p->up, bytes, len);
+}
+
+static void down_half_close(bt_call *call, void *ud) {
+  (void)call;
+  proxy *p = ud;
+  if (p->up)
+    bt_client_call_close_send(p->up);
+}
+
+static void down_cancel(bt_call *call, void *ud) {
+  proxy *p = ud;
+  /* The client left (or its deadline passed): reset the backend call too;
+   * its on_done will free the proxy. */
+  if (p->up)
+    bt_client_call_cancel(p->up);
+  bt_call_finish(call, BT_GRPC_CANCELLED, NULL);
+  p->down = NULL;
+  proxy_maybe_free(p);
+}
+
+static const gw_route_config *find_route(const gw_config *cfg,
+                                         const char *path) {
+  const gw_route_config *best = NULL;
+  size_t best_len = 0;
+  for (size_t i = 0; i < cfg->n_routes; i++) {
+    size_t len = strlen(cfg->routes[i].prefix);
+    if (len > best_len && strncmp(path, cfg->routes[i].prefix, len) == 0) {
+      best = &cfg->routes[i];
+      best_len = len;
+    }
+  }
+  return best;
+}
+
+void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
+                     const void *handlers, void *ud) {
+  (void)req;
+  (void)ud;
+  gw_worker *w = gw_worker_current();
+  const gw_config *cfg = w->gw->cfg;
+  const gw_route_config *route = handlers;
+  if (!route)
+    route = find_route(cfg, bt_call_path(call));
+  if (!route) {
+    char msg[320];
+    snprintf(msg, sizeof(msg), "Method not found: %.256s", bt_call_path(call));
+    bt_call_finish(call, BT_GRPC_UNIMPLEMENTED, msg);
+    return;
+  }
+  size_t backend = 0;
+  for (size_t i = 0; i < cfg->n_backends; i++)
+    if (strcmp(cfg->backends[i].name, route->backend) == 0)
+      backend = i;
+  bt_channel *ch = gw_upstreams_pick(w->up, backend);
+  if (!ch) {
+    bt_call_finish(call, BT_GRPC_UNAVAILABLE, "backend has no usable endpoint");
+    return;
+  }
+  int64_t deadline = bt_call_deadline(call);
+  if (route->timeout_ms) {
+    int64_t d = bt_now_ns() + (int64_t)route->timeout_ms * 1000000;
+    if (d < deadline)
+      deadline = d;
+  }
+  bt_metadata *md = bt_metadata_new(NULL);
+  const bt_metadata *in = bt_call_request_metadata(call);
+  for (size_t i = 0; i < bt_metadata_count(in); i++) {
+    const char *key;
+    const uint8_t *value;
+    size_t len;
+    bt_metadata_at(in, i, &key, &value, &len);
+    if (strcmp(key, "user-agent") != 0)
+      bt_metadata_add(md, key, strlen(key), value, len);
+  }
+  bt_call_opts opts = {.metadata = md};
+  if (deadline != INT64_MAX) {
+    opts.timeout_ns = deadline - bt_now_ns();
+    if (opts.timeout_ns <= 0)
+      opts.timeout_ns = 1;
+  }
+  proxy *p = bt_calloc(1, sizeof(*p));
+  p->down = call;
+  bt_call_on_message(call, down_message, p);
+  bt_call_on_half_close(call, down_half_close, p);
+  bt_call_on_cancel(call, down_cancel, p);
+  p->up = bt_channel_start_call(ch, bt_call_path(call), NULL, &opts, &up_cbs,
+                                p);
+  bt_metadata_free(md);
+}
