@@ -912,8 +912,10 @@ static const keydef top_keys[] = {
     {"flows", K_SECTION, 0, 0, 0, 0, 0, flows_section},
 };
 
-gw_config *gw_config_from_yaml(const char *path, gw_ynode *root,
-                               bt_arena *arena, gw_diag *diag) {
+/* Reads root into a new config; with partial, returns it even after
+ * errors (as long as root is a map). */
+static gw_config *build(const char *path, gw_ynode *root, bt_arena *arena,
+                        gw_diag *diag, int partial) {
   size_t errors_before = gw_diag_count(diag);
   if (!path)
     path = "";
@@ -944,14 +946,27 @@ gw_config *gw_config_from_yaml(const char *path, gw_ynode *root,
   }
   walk(&g, "configuration", root, top_keys, NKEYS(top_keys), c, "", root->line);
   check_routes(&g);
-  return gw_diag_count(diag) == errors_before ? c : NULL;
+  return partial || gw_diag_count(diag) == errors_before ? c : NULL;
+}
+
+gw_config *gw_config_from_yaml(const char *path, gw_ynode *root,
+                               bt_arena *arena, gw_diag *diag) {
+  return build(path, root, arena, diag, 0);
 }
 
 gw_config *gw_config_load(const char *path, bt_arena *arena, gw_diag *diag) {
   gw_ynode *root = gw_yaml_load(path, arena, diag);
   if (!root)
     return NULL;
-  return gw_config_from_yaml(path, root, arena, diag);
+  return build(path, root, arena, diag, 0);
+}
+
+gw_config *gw_config_load_partial(const char *path, bt_arena *arena,
+                                  gw_diag *diag) {
+  gw_ynode *root = gw_yaml_load(path, arena, diag);
+  if (!root)
+    return NULL;
+  return build(path, root, arena, diag, 1);
 }
 
 const gw_backend_config *gw_config_backend(const gw_config *c,

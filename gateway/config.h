@@ -42,10 +42,10 @@ typedef struct gw_backend_config {
   size_t n_endpoints;
   int has_tls;
   gw_tls_config tls;
-  uint32_t connect_timeout_ms;   /* default 1000 */
-  uint32_t connections;          /* per endpoint and worker; default 2 */
-  uint32_t max_streams;          /* in flight per connection; default 100 */
-  uint32_t max_recv_message;     /* default 4 MiB */
+  uint32_t connect_timeout_ms; /* default 1000 */
+  uint32_t connections;        /* per endpoint and worker; default 2 */
+  uint32_t max_streams;        /* in flight per connection; default 100 */
+  uint32_t max_recv_message;   /* default 4 MiB */
   int line;
 } gw_backend_config;
 
@@ -84,6 +84,12 @@ typedef struct gw_config {
 /* Loads and checks path. Every problem goes to diag; returns NULL when
  * there was any. All memory comes from arena. */
 gw_config *gw_config_load(const char *path, bt_arena *arena, gw_diag *diag);
+/* As gw_config_load, but also returns the config when diag got errors
+ * (NULL only when the file is not a YAML map), every bad value left at its
+ * default or NULL: for `--check`, to go on and compile the flows so one
+ * run reports every problem. Never serve with it when diag has errors. */
+gw_config *gw_config_load_partial(const char *path, bt_arena *arena,
+                                  gw_diag *diag);
 /* As gw_config_load from an already parsed tree (for tests). */
 gw_config *gw_config_from_yaml(const char *path, gw_ynode *root,
                                bt_arena *arena, gw_diag *diag);

@@ -5,33 +5,37 @@
  * the wire format (tags, varints, lengths, wire types against field types,
  * packed runs, UTF-8) and counts each known field's occurrences, stepping
  * over sub-messages in O(1); then one arena block is taken for the message
- * (header, a slot per field up to the last one present, and every
- * occurrence), and the second pass fills it, decoding sub-messages
- * recursively. So every byte is read twice whatever the nesting, a
- * message costs one allocation, and string, bytes and sub-message payloads
- * stay pointers into the input. Occurrences hold raw wire values (the
- * varint, the fixed bits, a pointer and length); gw_msg_get converts them to
- * the field's C type when asked.
+ * (header, slots, every occurrence: see struct gw_msg), and the second pass
+ * fills it, decoding sub-messages recursively. So every byte is read twice
+ * whatever the nesting, a message costs one allocation, and string, bytes and
+ * sub-message payloads stay pointers into the input. Occurrences hold raw wire
+ * values (the varint, the fixed bits, a pointer and length); gw_msg_get
+ * converts them to the field's C type when asked.
  *
  * A singular sub-message that occurs more than once is merged, as protobuf
  * does, by decoding the concatenation of its occurrences (a copy made only
- * in that rare case). Other singular fields keep their last occurrence.
+ * in that rare case; merges nest at most 4 deep, so the input is copied at
+ * most 4 times). Other singular fields keep their last occurrence.
  * Unknown fields are validated and skipped; they stay in gw_msg_bytes.
  *
  * Limits: groups (wire types 3 and 4) are refused; a message is at most
  * 4 GiB (gRPC's own framing limit); nesting is capped by max_depth (0 or no
  * limits: 64; more than 1000 is treated as 1000, to bound the C stack).
- * Strings are checked as UTF-8 in proto2 files too. */
+ * Strings are checked as UTF-8 in proto2 files too; proto2's [default = ...]
+ * is not applied (absent fields read as zero, an enum as its first value). */
 #include "dynmsg.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_DEPTH 64
 #define MAX_DEPTH 1000
+/* Merged sub-messages inside merged sub-messages (see finish_singular_msg). */
+#define MAX_MERGE_NESTING 4
 #define MAX_FIELD_NUMBER 536870911u
 
 /* registry.c holds an empty instance of every type, made at load. */
@@ -53,14 +57,53 @@ typedef struct slot {
   uint32_t count;
 } slot;
 
+/* One arena block: this header, then slot slots[n_slots], then uint32_t
+ * present[n_present] (indexes of the fields present), then, 16-aligned,
+ * the occurrences. Dense messages have a slot per field index up to the
+ * last one present (O(1) lookup); sparse ones, where that would waste more
+ * than it holds, a slot per present field, found by binary search in the
+ * sorted present[]. So a message costs memory in proportion to what its
+ * bytes hold, never to the size of its type: a hostile stream of tiny
+ * sub-messages of a type with hundreds of fields cannot blow up. */
 struct gw_msg {
   const gw_message *type;
   const uint8_t *data;
-  size_t len;
-  uint32_t n_slots; /* fields at index >= n_slots are absent */
-  slot *slots;
-  occ *occ;
+  uint32_t len;
+  uint32_t n_slots;
+  uint32_t n_present;
+  uint32_t dense;
 };
+
+static inline slot *slots_of(const gw_msg *m) {
+  return (slot *)(uintptr_t)(m + 1);
+}
+
+static inline uint32_t *present_of(const gw_msg *m) {
+  return (uint32_t *)(slots_of(m) + m->n_slots);
+}
+
+static inline occ *occ_of(const gw_msg *m) {
+  uintptr_t p = (uintptr_t)(present_of(m) + m->n_present);
+  return (occ *)((p + 15) & ~(uintptr_t)15);
+}
+
+/* The slot of the field at index idx, or NULL when it is absent. */
+static slot *find_slot(const gw_msg *m, uint32_t idx) {
+  if (m->dense)
+    return idx < m->n_slots ? &slots_of(m)[idx] : NULL;
+  const uint32_t *present = present_of(m);
+  size_t lo = 0, hi = m->n_present;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (present[mid] == idx)
+      return &slots_of(m)[mid];
+    if (present[mid] < idx)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
 
 static const uint8_t empty_bytes[1];
 
@@ -215,11 +258,16 @@ typedef struct dctx {
   uint32_t max_depth;
   char *err;
   size_t errlen;
-  /* Occurrence counts per field index for the message being scanned; all
-   * zero between uses. */
+  /* Merges of singular sub-messages in progress, nested. */
+  uint32_t merging;
+  /* Scratch for the message being scanned: occurrence counts per field
+   * index (all zero between uses) and the indexes present, in the order
+   * first seen. Sub-messages reuse it once their parent is laid out. */
   uint32_t *counts;
-  size_t counts_cap;
-  uint32_t stack_counts[128];
+  uint32_t *present;
+  size_t scratch_cap;
+  uint32_t stack_counts[64];
+  uint32_t stack_present[64];
 } dctx;
 
 static size_t put_path(char *buf, size_t cap, size_t at, const frame *fr) {
@@ -235,8 +283,7 @@ static size_t put_path(char *buf, size_t cap, size_t at, const frame *fr) {
       at += (size_t)snprintf(buf + at, cap - at, "%u", (unsigned)fr->num);
   }
   if (fr->index >= 0 && at < cap)
-    at += (size_t)snprintf(buf + at, cap - at, "[%lld]",
-                           (long long)fr->index);
+    at += (size_t)snprintf(buf + at, cap - at, "[%lld]", (long long)fr->index);
   return at;
 }
 
@@ -290,7 +337,8 @@ static int count_packed_varints(const uint8_t *p, const uint8_t *end,
 }
 
 typedef struct scan_out {
-  uint32_t n_slots; /* last present field index + 1 */
+  uint32_t n_present;
+  uint32_t span; /* last present field index + 1 */
   size_t n_occ;
 } scan_out;
 
@@ -344,8 +392,7 @@ static int scan(dctx *c, const gw_message *t, const uint8_t *p,
       break;
     case 3:
     case 4:
-      return fail_at(c, &here,
-                     "groups (wire types 3 and 4) are not supported");
+      return fail_at(c, &here, "groups (wire types 3 and 4) are not supported");
     default:
       return fail_at(c, &here, "invalid wire type %d", wt);
     }
@@ -383,8 +430,11 @@ static int scan(dctx *c, const gw_message *t, const uint8_t *p,
       continue;
     uint32_t before = counts[f->index];
     counts[f->index] = before + add;
-    if (f->index >= out->n_slots)
-      out->n_slots = f->index + 1;
+    if (before == 0) {
+      c->present[out->n_present++] = f->index;
+      if (f->index >= out->span)
+        out->span = f->index + 1;
+    }
     if (f->repeated || f->type == GW_TYPE_MESSAGE)
       out->n_occ += add;
     else if (before == 0)
@@ -399,14 +449,24 @@ static gw_msg *decode_msg(dctx *c, const gw_message *t, const uint8_t *data,
 /* Merges the occurrences of singular message field f and decodes them. */
 static int finish_singular_msg(dctx *c, gw_msg *m, const gw_field *f,
                                uint32_t depth, const frame *fr) {
-  slot *s = &m->slots[f->index];
-  occ *o = &m->occ[s->start];
+  slot *s = find_slot(m, f->index);
+  occ *o = &occ_of(m)[s->start];
   const uint8_t *data = o[0].s.p;
   size_t len = o[0].s.n;
+  frame here = {fr, f, f->number, -1};
   if (s->count > 1) {
     len = 0;
     for (uint32_t i = 0; i < s->count; i++)
       len += o[i].s.n;
+    /* Each byte is copied once per merge around it, so merges inside
+     * merges are capped: a hostile chain of them would otherwise copy the
+     * input once per level of nesting. A decoded message re-encoded whole
+     * has no deeper merges than the bytes it came from. */
+    if (c->merging >= MAX_MERGE_NESTING)
+      return fail_at(c, &here,
+                     "sent more than once inside %u other messages sent "
+                     "more than once (too many nested merges)",
+                     (unsigned)MAX_MERGE_NESTING);
     uint8_t *cat = bt_arena_alloc(c->arena, len);
     size_t at = 0;
     for (uint32_t i = 0; i < s->count; i++) {
@@ -416,8 +476,9 @@ static int finish_singular_msg(dctx *c, gw_msg *m, const gw_field *f,
     }
     data = cat;
   }
-  frame here = {fr, f, f->number, -1};
+  c->merging += s->count > 1;
   gw_msg *sub = decode_msg(c, f->message, data, len, depth + 1, &here);
+  c->merging -= s->count > 1;
   if (!sub)
     return -1;
   o[0].msg = sub;
@@ -453,10 +514,10 @@ static int fill(dctx *c, gw_msg *m, uint32_t depth, const frame *fr) {
       p += v;
       break;
     }
-    if (!f)
-      continue;
-    slot *s = &m->slots[f->index];
-    occ *o = &m->occ[s->start];
+    slot *s = f ? find_slot(m, f->index) : NULL;
+    if (!s)
+      continue; /* unknown, or only empty packed runs */
+    occ *o = &occ_of(m)[s->start];
     if (wt == WT_LEN && is_scalar_numeric(f->type)) {
       const uint8_t *q = val, *qend = p;
       int ew = wire_of(f->type);
@@ -492,24 +553,31 @@ static int fill(dctx *c, gw_msg *m, uint32_t depth, const frame *fr) {
       s->count = 1;
     }
   }
-  for (uint32_t i = 0; i < m->n_slots; i++) {
-    const gw_field *f = &t->fields[i];
-    if (f->type == GW_TYPE_MESSAGE && !f->repeated && m->slots[i].count &&
+  const uint32_t *present = present_of(m);
+  for (uint32_t j = 0; j < m->n_present; j++) {
+    const gw_field *f = &t->fields[present[j]];
+    if (f->type == GW_TYPE_MESSAGE && !f->repeated &&
         finish_singular_msg(c, m, f, depth, fr) != 0)
       return -1;
   }
   return 0;
 }
 
-static uint32_t *counts_for(dctx *c, size_t n_fields) {
-  if (n_fields > c->counts_cap) {
-    size_t cap = c->counts_cap * 2;
+/* Makes the scratch hold n_fields entries (zeroed counts). */
+static void scratch_for(dctx *c, size_t n_fields) {
+  if (n_fields > c->scratch_cap) {
+    size_t cap = c->scratch_cap * 2;
     if (cap < n_fields)
       cap = n_fields;
     c->counts = bt_arena_calloc(c->arena, cap * sizeof(*c->counts));
-    c->counts_cap = cap;
+    c->present = bt_arena_alloc(c->arena, cap * sizeof(*c->present));
+    c->scratch_cap = cap;
   }
-  return c->counts;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
 }
 
 static gw_msg *decode_msg(dctx *c, const gw_message *t, const uint8_t *data,
@@ -520,30 +588,42 @@ static gw_msg *decode_msg(dctx *c, const gw_message *t, const uint8_t *data,
                (unsigned)c->max_depth);
     return NULL;
   }
-  uint32_t *counts = counts_for(c, t->n_fields);
-  scan_out so = {0, 0};
+  scratch_for(c, t->n_fields);
+  scan_out so = {0, 0, 0};
   if (scan(c, t, data, data + len, fr, &so) != 0)
     return NULL;
 
-  size_t head = (sizeof(gw_msg) + 15) & ~(size_t)15;
-  size_t slots = ((size_t)so.n_slots * sizeof(slot) + 15) & ~(size_t)15;
-  uint8_t *block =
-      bt_arena_alloc(c->arena, head + slots + so.n_occ * sizeof(occ));
-  gw_msg *m = (gw_msg *)block;
+  uint32_t k = so.n_present;
+  int dense = so.span <= 16 || so.span / 4 <= k;
+  uint32_t n_slots = dense ? so.span : k;
+  size_t occ_at = sizeof(gw_msg) + (size_t)n_slots * sizeof(slot) +
+                  (size_t)k * sizeof(uint32_t);
+  occ_at = (occ_at + 15) & ~(size_t)15;
+  gw_msg *m = bt_arena_alloc(c->arena, occ_at + so.n_occ * sizeof(occ));
   m->type = t;
   m->data = len ? data : empty_bytes;
-  m->len = len;
-  m->n_slots = so.n_slots;
-  m->slots = (slot *)(block + head);
-  m->occ = (occ *)(block + head + slots);
+  m->len = (uint32_t)len;
+  m->n_slots = n_slots;
+  m->n_present = k;
+  m->dense = (uint32_t)dense;
+  slot *slots = slots_of(m);
+  uint32_t *present = present_of(m);
+  if (k)
+    memcpy(present, c->present, k * sizeof(*present));
+  if (dense)
+    memset(slots, 0, n_slots * sizeof(*slots));
+  else
+    qsort(present, k, sizeof(*present), cmp_u32);
+  uint32_t *counts = c->counts;
   uint32_t at = 0;
-  for (uint32_t i = 0; i < so.n_slots; i++) {
-    const gw_field *f = &t->fields[i];
-    m->slots[i].start = at;
-    m->slots[i].count = 0;
-    if (counts[i])
-      at += f->repeated || f->type == GW_TYPE_MESSAGE ? counts[i] : 1;
-    counts[i] = 0; /* the scratch is free for sub-messages again */
+  for (uint32_t j = 0; j < k; j++) {
+    uint32_t idx = present[j];
+    const gw_field *f = &t->fields[idx];
+    slot *s = dense ? &slots[idx] : &slots[j];
+    s->start = at;
+    s->count = 0;
+    at += f->repeated || f->type == GW_TYPE_MESSAGE ? counts[idx] : 1;
+    counts[idx] = 0; /* the scratch is free for sub-messages again */
   }
   if (fill(c, m, depth, fr) != 0)
     return NULL;
@@ -562,7 +642,9 @@ int gw_msg_decode(bt_arena *arena, const gw_message *type, const uint8_t *data,
   c.errlen = errlen;
   memset(c.stack_counts, 0, sizeof(c.stack_counts));
   c.counts = c.stack_counts;
-  c.counts_cap = sizeof(c.stack_counts) / sizeof(c.stack_counts[0]);
+  c.present = c.stack_present;
+  c.scratch_cap = sizeof(c.stack_counts) / sizeof(c.stack_counts[0]);
+  c.merging = 0;
   if (errlen)
     err[0] = '\0';
   *out = NULL;
@@ -605,9 +687,9 @@ const uint8_t *gw_msg_bytes(const gw_msg *m, size_t *len) {
 /* f's slot in m, or NULL when f is absent or not a field of m's type. */
 static const slot *slot_of(const gw_msg *m, const gw_field *f) {
   if (!m || !f || f->index >= m->type->n_fields ||
-      &m->type->fields[f->index] != f || f->index >= m->n_slots)
+      &m->type->fields[f->index] != f)
     return NULL;
-  return &m->slots[f->index];
+  return find_slot(m, f->index);
 }
 
 size_t gw_msg_count(const gw_msg *m, const gw_field *f) {
@@ -700,7 +782,7 @@ int gw_msg_get(const gw_msg *m, const gw_field *f, size_t i, gw_value *out) {
     default_value(f, out);
     return 0;
   }
-  value_of(f, &m->occ[s->start + i], out);
+  value_of(f, &occ_of(m)[s->start + i], out);
   return 1;
 }
 
@@ -712,7 +794,7 @@ int gw_msg_has(const gw_msg *m, const gw_field *f) {
     return 1;
   /* a proto3 scalar without presence: set when not the default */
   gw_value v;
-  value_of(f, &m->occ[s->start], &v);
+  value_of(f, &occ_of(m)[s->start], &v);
   switch (f->type) {
   case GW_TYPE_FLOAT:
   case GW_TYPE_DOUBLE: {
@@ -906,9 +988,7 @@ static void put_scalar(gw_enc *e, gw_ftype t, const gw_value *v) {
   case GW_TYPE_FLOAT: {
     double d = float_val(v);
     /* out of float's range is undefined in C; IEEE gives infinity */
-    float fl = d > FLT_MAX    ? INFINITY
-               : d < -FLT_MAX ? -INFINITY
-                              : (float)d;
+    float fl = d > FLT_MAX ? INFINITY : d < -FLT_MAX ? -INFINITY : (float)d;
     uint32_t bits;
     memcpy(&bits, &fl, sizeof(bits));
     put_le32(e, bits);
@@ -1105,8 +1185,7 @@ int gw_value_assignable(gw_ftype from, const gw_message *from_msg,
     return 0;
   if (errlen)
     snprintf(err, errlen, "%s cannot be written into %s: %s",
-             from_str(from, from_msg, from_enum, from_repeated, fb,
-                      sizeof(fb)),
+             from_str(from, from_msg, from_enum, from_repeated, fb, sizeof(fb)),
              gw_field_type_str(to, tb, sizeof(tb)), why);
   return -1;
 }

@@ -24,10 +24,10 @@ typedef struct gw_msg gw_msg;
 typedef struct gw_value {
   gw_ftype type;
   union {
-    int64_t i;   /* int32 int64 sint32 sint64 sfixed32 sfixed64 enum */
-    uint64_t u;  /* uint32 uint64 fixed32 fixed64 */
-    double d;    /* double float */
-    int b;       /* bool */
+    int64_t i;  /* int32 int64 sint32 sint64 sfixed32 sfixed64 enum */
+    uint64_t u; /* uint32 uint64 fixed32 fixed64 */
+    double d;   /* double float */
+    int b;      /* bool */
     struct {
       const uint8_t *ptr;
       size_t len;

@@ -311,15 +311,14 @@ static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
                              sc->resp_len, NULL, &resp, err,
                              sizeof(err)) != 0) {
       code = BT_GRPC_INTERNAL;
-      snprintf(msg, sizeof(msg), "step '%s': invalid response: %s",
-               node->name, err);
+      snprintf(msg, sizeof(msg), "step '%s': invalid response: %s", node->name,
+               err);
     } else {
       run->msgs[node->slot] = resp;
       run->codes[node->slot] = BT_GRPC_OK;
     }
   } else {
-    snprintf(msg, sizeof(msg), "step '%s' failed: %s", node->name,
-             st->message);
+    snprintf(msg, sizeof(msg), "step '%s' failed: %s", node->name, st->message);
   }
   if (code != BT_GRPC_OK) {
     run->codes[node->slot] = code;
@@ -352,8 +351,8 @@ static void start_step(gw_run *run, const gw_node *node) {
   }
   /* No deadline at all: the backend gets none either. */
   int64_t timeout = run->deadline == INT64_MAX ? 0 : left;
-  if (node->timeout_ms && (timeout == 0 ||
-                           (int64_t)node->timeout_ms * 1000000 < timeout))
+  if (node->timeout_ms &&
+      (timeout == 0 || (int64_t)node->timeout_ms * 1000000 < timeout))
     timeout = (int64_t)node->timeout_ms * 1000000;
   bt_channel *ch = gw_upstreams_pick(run->w->up, node->backend);
   if (!ch) {
@@ -369,8 +368,8 @@ static void start_step(gw_run *run, const gw_node *node) {
   const uint8_t *bytes = gw_enc_data(enc, &len);
   bt_call_opts opts = {.timeout_ns = timeout, .metadata = run->md};
   run->inflight++;
-  sc->call = bt_channel_start_call(ch, node->method->path, NULL, &opts,
-                                   &step_cbs, sc);
+  sc->call =
+      bt_channel_start_call(ch, node->method->path, NULL, &opts, &step_cbs, sc);
   bt_client_call_send_bytes(sc->call, bytes, len);
   bt_client_call_close_send(sc->call);
 }
@@ -486,8 +485,8 @@ void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
   gw_decode_limits lim = {.max_depth = w->gw->cfg->max_message_depth};
   char err[256];
   gw_msg *request = NULL;
-  if (gw_msg_decode(arena, flow->method->input, bytes, len, &lim, &request,
-                    err, sizeof(err)) != 0) {
+  if (gw_msg_decode(arena, flow->method->input, bytes, len, &lim, &request, err,
+                    sizeof(err)) != 0) {
     char msg[320];
     snprintf(msg, sizeof(msg), "invalid %s: %s", flow->method->input->full_name,
              err);

@@ -223,6 +223,25 @@ static void collect_steps(compiler *c, const gw_ynode *steps) {
   }
 }
 
+/* 1 when src names a step whose call did not resolve: its errors were
+ * reported already, and reporting every use again would bury them. */
+static int mentions_broken_step(const compiler *c, const char *src) {
+  for (size_t i = 1; i < c->n_roots; i++) {
+    if (c->types[i])
+      continue;
+    size_t n = strlen(c->names[i]);
+    for (const char *p = strstr(src, c->names[i]); p;
+         p = strstr(p + 1, c->names[i])) {
+      int starts = p == src || !(isalnum((unsigned char)p[-1]) ||
+                                 p[-1] == '_' || p[-1] == '.');
+      int ends = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+      if (starts && ends)
+        return 1;
+    }
+  }
+  return 0;
+}
+
 /* ---- mappings -------------------------------------------------------- */
 
 static int parse_literal(compiler *c, const gw_ynode *v, const gw_field *f,
@@ -230,8 +249,7 @@ static int parse_literal(compiler *c, const gw_ynode *v, const gw_field *f,
   char tbuf[160];
   out->type = f->type;
   if (f->repeated) {
-    error(c, v, "field '%s' is repeated: map a repeated field to it",
-          f->name);
+    error(c, v, "field '%s' is repeated: map a repeated field to it", f->name);
     return -1;
   }
   if (v->quoted) {
@@ -288,7 +306,7 @@ static int parse_literal(compiler *c, const gw_ynode *v, const gw_field *f,
   case GW_TYPE_GROUP:
   case GW_TYPE_ENUM:
     return 1; /* not a literal of these: a path */
-  default: /* signed integers */
+  default:    /* signed integers */
     out->v.i = strtoll(s, &end, 10);
     if (*s && !*end && errno == 0) {
       int is32 = f->type == GW_TYPE_INT32 || f->type == GW_TYPE_SINT32 ||
@@ -316,6 +334,10 @@ static int compile_path_source(compiler *c, const gw_ynode *v,
                                gw_map_entry *e) {
   char err[256];
   gw_expr_env env = env_upto(c, visible);
+  if (mentions_broken_step(c, v->value)) {
+    c->errors++; /* already reported at the step */
+    return -1;
+  }
   if (gw_path_compile(c->arena, v->value, &env, &e->path, err, sizeof(err)) !=
       0) {
     /* A later step named here? Say so: it is the likely mistake. */
@@ -373,8 +395,9 @@ static int compile_entry(compiler *c, const gw_ynode *key, const gw_ynode *v,
     return e->nested ? 0 : -1;
   }
   if (v->kind == GW_Y_SEQ) {
-    error(c, v, "field '%s': lists are not supported in mappings; map a "
-                "repeated field",
+    error(c, v,
+          "field '%s': lists are not supported in mappings; map a "
+          "repeated field",
           f->name);
     return -1;
   }
@@ -425,6 +448,10 @@ static gw_expr *compile_cond(compiler *c, const gw_ynode *n, size_t visible) {
   }
   char err[256];
   gw_expr_env env = env_upto(c, visible);
+  if (mentions_broken_step(c, n->value)) {
+    c->errors++; /* already reported at the step */
+    return NULL;
+  }
   gw_expr *e = gw_expr_compile(c->arena, n->value, &env, err, sizeof(err));
   if (!e)
     error(c, n, "condition '%s': %s", n->value, err);
@@ -451,15 +478,18 @@ static uint32_t code_list(compiler *c, const gw_ynode *n, const char *what) {
 static int duration(compiler *c, const gw_ynode *n, const char *key,
                     uint32_t *ms) {
   if (!is_scalar(n) || gw_parse_duration_ms(n->value, ms) != 0) {
-    error(c, n, "%s must be a duration like 250ms or 2s", key);
+    char q[80];
+    gw_diag_quote(q, sizeof(q), is_scalar(n) ? n->value : "?",
+                  is_scalar(n) ? n->len : 1);
+    error(c, n, "%s must be a duration like 250ms or 2s, got '%s'", key, q);
     return -1;
   }
   return 0;
 }
 
 static void compile_retry(compiler *c, const gw_ynode *n, gw_retry *r) {
-  static const char *const keys[] = {"attempts", "backoff", "max_backoff",
-                                     "on", NULL};
+  static const char *const keys[] = {"attempts", "backoff", "max_backoff", "on",
+                                     NULL};
   r->attempts = 1;
   if (!n)
     return;
@@ -490,9 +520,8 @@ static void compile_retry(compiler *c, const gw_ynode *n, gw_retry *r) {
 }
 
 static gw_node *compile_call(compiler *c, const gw_ynode *s, size_t visible) {
-  static const char *const keys[] = {"name",  "call",  "request",
-                                     "timeout", "retry", "when",
-                                     "continue_on", NULL};
+  static const char *const keys[] = {"name",  "call", "request",     "timeout",
+                                     "retry", "when", "continue_on", NULL};
   check_keys(c, s, "call step", keys);
   const gw_ynode *name = gw_ynode_get(s, "name");
   if (!name || !is_scalar(name))
@@ -506,27 +535,28 @@ static gw_node *compile_call(compiler *c, const gw_ynode *s, size_t visible) {
   n->name = name->value;
   n->slot = (size_t)slot;
   n->method = resolve_call(c, gw_ynode_get(s, "call"), &n->backend);
-  if (!n->method)
-    return NULL;
+  int ok = n->method != NULL;
   const gw_ynode *req = gw_ynode_get(s, "request");
-  if (req) {
+  if (req && n->method) {
     n->request = compile_mapping(c, req, n->method->input, visible);
-    if (!n->request)
-      return NULL;
-  } else {
+    ok &= n->request != NULL;
+  } else if (n->method) {
     n->request = bt_arena_calloc(c->arena, sizeof(*n->request));
     n->request->type = n->method->input;
   }
+  /* The rest is checked even after an error, so --check shows it all. */
   if (gw_ynode_get(s, "timeout"))
     duration(c, gw_ynode_get(s, "timeout"), "timeout", &n->timeout_ms);
   compile_retry(c, gw_ynode_get(s, "retry"), &n->retry);
   if (gw_ynode_get(s, "continue_on"))
-    n->continue_on = code_list(c, gw_ynode_get(s, "continue_on"),
-                               "continue_on");
-  if (gw_ynode_get(s, "when"))
+    n->continue_on =
+        code_list(c, gw_ynode_get(s, "continue_on"), "continue_on");
+  if (gw_ynode_get(s, "when")) {
     n->when = compile_cond(c, gw_ynode_get(s, "when"), visible);
+    ok &= n->when != NULL;
+  }
   c->n_calls++;
-  return n;
+  return ok ? n : NULL;
 }
 
 static int compile_block(compiler *c, const gw_ynode *steps, gw_block *b,
@@ -640,8 +670,8 @@ static gw_node *compile_step(compiler *c, const gw_ynode *s, size_t *visible) {
           error(c, msg, "unclosed '{' in fail message");
           return NULL;
         }
-        char *path = bt_arena_strndup(c->arena, open + 1,
-                                      (size_t)(close - open - 1));
+        char *path =
+            bt_arena_strndup(c->arena, open + 1, (size_t)(close - open - 1));
         char err[256];
         gw_expr_env env = env_upto(c, *visible);
         gw_template_part *part = &n->message.parts[n->message.n++];
@@ -679,8 +709,8 @@ static int compile_block(compiler *c, const gw_ynode *steps, gw_block *b,
   return ok ? 0 : -1;
 }
 
-static void compile_flow(compiler *c, const gw_ynode *key,
-                         const gw_ynode *body, gw_flow *f) {
+static void compile_flow(compiler *c, const gw_ynode *key, const gw_ynode *body,
+                         gw_flow *f) {
   static const char *const keys[] = {"timeout", "steps", "response", NULL};
   memset(f, 0, sizeof(*f));
   f->line = key->line;

@@ -30,9 +30,9 @@ typedef enum {
 typedef struct gw_map_entry {
   const gw_field *target;
   gw_src_kind kind;
-  gw_path path;        /* GW_SRC_PATH */
-  gw_value literal;    /* GW_SRC_LITERAL */
-  gw_mapping *nested;  /* GW_SRC_NESTED */
+  gw_path path;       /* GW_SRC_PATH */
+  gw_value literal;   /* GW_SRC_LITERAL */
+  gw_mapping *nested; /* GW_SRC_NESTED */
 } gw_map_entry;
 
 struct gw_mapping {
@@ -59,7 +59,12 @@ typedef struct gw_template {
   gw_template_part *parts;
 } gw_template;
 
-typedef enum { GW_NODE_CALL, GW_NODE_PARALLEL, GW_NODE_IF, GW_NODE_FAIL } gw_node_kind;
+typedef enum {
+  GW_NODE_CALL,
+  GW_NODE_PARALLEL,
+  GW_NODE_IF,
+  GW_NODE_FAIL
+} gw_node_kind;
 
 typedef struct gw_node gw_node;
 

@@ -20,8 +20,10 @@ gw_worker *gw_worker_current(void) {
 gw_gateway *gw_gateway_load(const char *config_path, gw_diag *diag) {
   gw_gateway *gw = bt_calloc(1, sizeof(*gw));
   gw->arena = bt_arena_new(65536);
-  gw->cfg = gw_config_load(config_path, gw->arena, diag);
-  if (!gw->cfg)
+  /* Go as far as possible so --check reports config, descriptor and flow
+   * errors in one run; any error at all and the gateway does not start. */
+  gw->cfg = gw_config_load_partial(config_path, gw->arena, diag);
+  if (!gw->cfg || !gw->cfg->descriptors)
     goto fail;
   char err[512];
   gw->reg = gw_registry_load(gw->cfg->descriptors, err, sizeof(err));
@@ -29,7 +31,8 @@ gw_gateway *gw_gateway_load(const char *config_path, gw_diag *diag) {
     gw_diag_error(diag, gw->cfg->path, gw->cfg->descriptors_line, "%s", err);
     goto fail;
   }
-  if (gw_flows_compile(gw->cfg, gw->reg, gw->arena, &gw->flows, diag) != 0)
+  gw_flows_compile(gw->cfg, gw->reg, gw->arena, &gw->flows, diag);
+  if (gw_diag_count(diag) > 0)
     goto fail;
   return gw;
 fail:

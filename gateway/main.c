@@ -32,8 +32,7 @@ static void on_signal(int sig) {
     gw_gateway_shutdown(running);
 }
 
-static const char *flag_value(int argc, char **argv, int *i,
-                              const char *name) {
+static const char *flag_value(int argc, char **argv, int *i, const char *name) {
   size_t n = strlen(name);
   if (strncmp(argv[*i], name, n) != 0)
     return NULL;
@@ -106,8 +105,8 @@ int main(int argc, char **argv) {
     gw_gateway_free(gw);
     return 1;
   }
-  fprintf(stderr, "baton-gateway: ready (%zu flows, %zu routes)\n",
-          gw->flows.n, gw->cfg->n_routes);
+  fprintf(stderr, "baton-gateway: ready (%zu flows, %zu routes)\n", gw->flows.n,
+          gw->cfg->n_routes);
   gw_gateway_wait(gw);
   running = NULL;
   fprintf(stderr, "baton-gateway: stopped\n");

@@ -31,6 +31,8 @@ void gw_dynmsg_empty_init_(void *storage, const gw_message *type);
 const void *gw_registry_empty_msg_(const gw_message *m);
 
 #define MAX_FIELD_NUMBER 536870911u /* 2^29 - 1 */
+/* A file this big is not a descriptor set (protobuf's own are < 1 MiB). */
+#define MAX_SET_SIZE ((size_t)64 << 20)
 /* A by-number table is dense when it wastes at most this much. */
 #define DENSE_SLACK 64u
 
@@ -171,8 +173,8 @@ static int add_enum(builder *b, const char *scope, const enum_proto *ep) {
   gw_enum *e = &b->r->enums[b->enum_i++];
   e->full_name = join_name(b, scope, ep->name);
   e->n_values = ep->n_value;
-  const char **names = bt_arena_alloc(b->r->arena, (ep->n_value + 1) *
-                                                       sizeof(*names));
+  const char **names =
+      bt_arena_alloc(b->r->arena, (ep->n_value + 1) * sizeof(*names));
   int32_t *numbers =
       bt_arena_alloc(b->r->arena, (ep->n_value + 1) * sizeof(*numbers));
   for (size_t i = 0; i < ep->n_value; i++) {
@@ -198,8 +200,8 @@ static int add_msg(builder *b, const file_proto *file, const char *scope,
   size_t idx = b->msg_i++;
   msg_impl *mi = &b->r->msgs[idx];
   mi->pub.full_name = join_name(b, scope, mp->name);
-  mi->pub.map_entry = mp->options && mp->options->has_map_entry &&
-                      mp->options->map_entry;
+  mi->pub.map_entry =
+      mp->options && mp->options->has_map_entry && mp->options->map_entry;
   b->msg_src[idx] = mp;
   b->msg_file[idx] = file;
   if (htab_put(&b->r->msg_tab, mi->pub.full_name, mi) != 0)
@@ -323,9 +325,10 @@ static int build_fields(builder *b, size_t idx) {
       if (resolve_type(b, mi, fp, f) != 0)
         return -1;
     }
-    f->repeated = fp->has_label &&
-                  fp->label ==
-                      GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED;
+    f->repeated =
+        fp->has_label &&
+        fp->label ==
+            GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED;
     int explicit_packed = fp->options && fp->options->has_packed;
     if (f->repeated && is_packable(f->type))
       f->packed = proto3 ? !(explicit_packed && !fp->options->packed)
@@ -335,10 +338,9 @@ static int build_fields(builder *b, size_t idx) {
       f->oneof = oneof_map[fp->oneof_index];
     /* proto2 singular fields always track presence; proto3 ones only as
      * messages, oneof members or `optional`. */
-    f->has_presence =
-        !f->repeated && (!proto3 || f->type == GW_TYPE_MESSAGE ||
-                         f->type == GW_TYPE_GROUP || f->oneof >= 0 ||
-                         fp->proto3_optional);
+    f->has_presence = !f->repeated && (!proto3 || f->type == GW_TYPE_MESSAGE ||
+                                       f->type == GW_TYPE_GROUP ||
+                                       f->oneof >= 0 || fp->proto3_optional);
   }
   mi->pub.fields = fields;
   mi->pub.n_fields = mp->n_field;
@@ -359,8 +361,8 @@ static int build_fields(builder *b, size_t idx) {
   qsort(sorted, n, sizeof(*sorted), cmp_by_number);
   for (size_t i = 1; i < n; i++)
     if (sorted[i - 1]->number == sorted[i]->number)
-      return fail(b, "message %s has two fields numbered %u",
-                  mi->pub.full_name, (unsigned)sorted[i]->number);
+      return fail(b, "message %s has two fields numbered %u", mi->pub.full_name,
+                  (unsigned)sorted[i]->number);
   if (max_number <= 2 * n + DENSE_SLACK) {
     const gw_field **dense =
         bt_arena_calloc(a, ((size_t)max_number + 1) * sizeof(*dense));
@@ -390,8 +392,8 @@ static const gw_message *method_type(builder *b, const char *mname,
   return m ? &m->pub : NULL;
 }
 
-static int build_methods(builder *b, const Google__Protobuf__FileDescriptorSet
-                                         *set) {
+static int build_methods(builder *b,
+                         const Google__Protobuf__FileDescriptorSet *set) {
   bt_arena *a = b->r->arena;
   size_t k = 0;
   for (size_t fi = 0; fi < set->n_file; fi++) {
@@ -406,8 +408,8 @@ static int build_methods(builder *b, const Google__Protobuf__FileDescriptorSet
           return fail(b, "a method of service %s has no name", sp->name);
         gw_method *m = &b->r->methods[k++];
         const char *pkg = nz(file->package);
-        size_t len = 1 + strlen(pkg) + 1 + strlen(sp->name) + 1 +
-                     strlen(mp->name) + 1;
+        size_t len =
+            1 + strlen(pkg) + 1 + strlen(sp->name) + 1 + strlen(mp->name) + 1;
         char *path = bt_arena_alloc(a, len);
         snprintf(path, len, "/%s%s%s/%s", pkg, *pkg ? "." : "", sp->name,
                  mp->name);
@@ -442,8 +444,7 @@ static int build(builder *b, const Google__Protobuf__FileDescriptorSet *set,
   }
   r->msgs = bt_arena_calloc(r->arena, (n_msgs + 1) * sizeof(*r->msgs));
   r->enums = bt_arena_calloc(r->arena, (n_enums + 1) * sizeof(*r->enums));
-  r->methods =
-      bt_arena_calloc(r->arena, (n_methods + 1) * sizeof(*r->methods));
+  r->methods = bt_arena_calloc(r->arena, (n_methods + 1) * sizeof(*r->methods));
   r->n_msgs = n_msgs;
   r->n_enums = n_enums;
   r->n_methods = n_methods;
@@ -469,12 +470,12 @@ static int build(builder *b, const Google__Protobuf__FileDescriptorSet *set,
   for (size_t i = 0; i < n_msgs; i++) {
     /* A map entry is read as key = 1, value = 2 by everyone after us. */
     const gw_message *m = &r->msgs[i].pub;
-    if (m->map_entry &&
-        (m->n_fields != 2 || m->fields[0].number != 1 ||
-         m->fields[1].number != 2 || m->fields[0].repeated ||
-         m->fields[1].repeated))
-      return fail(b, "map entry %s must have exactly fields key = 1 and "
-                     "value = 2",
+    if (m->map_entry && (m->n_fields != 2 || m->fields[0].number != 1 ||
+                         m->fields[1].number != 2 || m->fields[0].repeated ||
+                         m->fields[1].repeated))
+      return fail(b,
+                  "map entry %s must have exactly fields key = 1 and "
+                  "value = 2",
                   m->full_name);
   }
   size_t esize = gw_dynmsg_empty_size_();
@@ -533,15 +534,18 @@ gw_registry *gw_registry_load(const char *path, char *err, size_t errlen) {
   while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
     len += n;
     if (len == cap) {
+      if (cap >= MAX_SET_SIZE)
+        break;
       cap *= 2;
       buf = bt_realloc(buf, cap);
     }
   }
   int read_err = ferror(f);
   fclose(f);
-  if (read_err) {
+  if (read_err || len >= MAX_SET_SIZE) {
     if (errlen)
-      snprintf(err, errlen, "cannot read %s", path);
+      snprintf(err, errlen,
+               read_err ? "cannot read %s" : "%s: larger than 64 MiB", path);
     bt_free(buf);
     return NULL;
   }

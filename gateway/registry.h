@@ -46,16 +46,16 @@ typedef struct gw_field {
   gw_ftype type;
   int repeated;
   int packed; /* repeated scalars: proto3 default packed unless packed=false */
-  int has_presence; /* messages, oneof members, proto3 optional */
-  int oneof;        /* index into the message's oneofs, or -1 (a proto3
-                       optional's synthetic oneof is not listed: -1) */
+  int has_presence;          /* messages, oneof members, proto3 optional */
+  int oneof;                 /* index into the message's oneofs, or -1 (a proto3
+                                optional's synthetic oneof is not listed: -1) */
   const gw_message *message; /* MESSAGE / GROUP */
   const gw_enum *enum_type;  /* ENUM */
   uint32_t index;            /* position in the message's fields */
 } gw_field;
 
 struct gw_message {
-  const char *full_name; /* "shop.v1.Order" */
+  const char *full_name;  /* "shop.v1.Order" */
   const gw_field *fields; /* in declaration order */
   size_t n_fields;
   int map_entry; /* a map's entry: key = field 1, value = field 2 */

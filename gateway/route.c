@@ -10,8 +10,8 @@
 #include "gateway.h"
 
 typedef struct proxy {
-  bt_call *down;         /* the client's call; NULL once finished */
-  bt_client_call *up;    /* the backend call; NULL once done */
+  bt_call *down;      /* the client's call; NULL once finished */
+  bt_client_call *up; /* the backend call; NULL once done */
 } proxy;
 
 static void proxy_maybe_free(proxy *p) {
@@ -163,7 +163,7 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
   bt_call_on_message(call, down_message, p);
   bt_call_on_half_close(call, down_half_close, p);
   bt_call_on_cancel(call, down_cancel, p);
-  p->up = bt_channel_start_call(ch, bt_call_path(call), NULL, &opts, &up_cbs,
-                                p);
+  p->up =
+      bt_channel_start_call(ch, bt_call_path(call), NULL, &opts, &up_cbs, p);
   bt_metadata_free(md);
 }

@@ -26,6 +26,7 @@ static bt_channel *open_channel(bt_loop *loop, const gw_backend_config *b,
   o.connect_timeout_ms = b->connect_timeout_ms;
   o.connections = (int)b->connections;
   o.max_recv_message = b->max_recv_message;
+  o.max_streams = b->max_streams;
   o.backoff_initial_ms = 50;
   o.backoff_max_ms = 2000;
   if (b->has_tls) {

@@ -387,6 +387,8 @@ static void slot_connect(cli_slot *slot) {
 static int has_capacity(cli_conn *cc) {
   uint32_t max = nghttp2_session_get_remote_settings(
       cc->h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  if (cc->ch->opts.max_streams && cc->ch->opts.max_streams < max)
+    max = cc->ch->opts.max_streams;
   return !cc->goaway && cc->active < max;
 }
 

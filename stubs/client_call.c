@@ -256,6 +256,10 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
 void cli_call_data(bt_client_call *call, const uint8_t *data, size_t len) {
   if (call->state != CC_ACTIVE)
     return;
+  /* Not a gRPC response (an HTTP error page, a proxy's answer): its body
+   * means nothing; the status is decided from the HTTP status at the end. */
+  if (call->http_status != 200 || !call->content_type_ok)
+    return;
   if (call->encoding_bad) {
     cli_call_fail(call, BT_GRPC_INTERNAL,
                   "server used a grpc-encoding this client does not accept");

@@ -37,6 +37,8 @@ typedef struct bt_channel_opts {
   uint32_t backoff_initial_ms; /* reconnect backoff; default 100 ms */
   uint32_t backoff_max_ms;     /* default 10 s */
   const char *authority;       /* :authority; default host:port */
+  uint32_t max_streams;        /* calls in flight per connection, at most
+                                  the server's limit; 0 = the server's */
 } bt_channel_opts;
 
 void bt_channel_opts_init(bt_channel_opts *opts);

@@ -108,6 +108,7 @@ def start_gateway(gateway, template, out_dir, name="gateway", **values):
         return [gateway, "--config", cfg]
 
     proc, port = harness.start_server(name, argv, ready=READY, timeout=30)
+    proc.must_exit_0 = True  # SIGTERM drains and exits 0; death by the signal is a failure
     return proc, port, paths["cfg"]
 
 
@@ -208,13 +209,19 @@ class Check:
     def fail(self, what):
         self(False, what)
 
+    def stop(self, p):
+        """Stops one process with SIGTERM; its misbehaviour counts as a failure."""
+        for problem in p.stop():
+            self.fail(problem)
+        rc = p.proc.returncode
+        if getattr(p, "must_exit_0", False) and rc not in (0, None):
+            self.fail(f"{p.name} exited with status {rc} after SIGTERM, want 0")
+
     def finish(self, name, procs=()):
-        """Stops procs (gateway last is up to the caller's order); returns the exit status."""
+        """Stops procs in the order given; returns the script's exit status."""
         for p in procs:
-            if p is None:
-                continue
-            for problem in p.stop():
-                self.fail(problem)
+            if p is not None:
+                self.stop(p)
         for p in self.problems:
             harness.log(f"FAIL: {p}")
         harness.log(f"{'FAIL' if self.problems else 'PASS'}: {name}")

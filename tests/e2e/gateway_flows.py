@@ -26,6 +26,9 @@ for them, starts baton-gateway and runs one case:
                     once, the sibling is cancelled at its backend
   cancel            a client's RST_STREAM, and a dropped connection, cancel
                     the in-flight backend call
+  route_deadline_cancel  a passthrough route carries the smaller of the
+                    client's deadline and its own timeout, and the client's
+                    cancel, to the backend
   metadata          traceparent forwarded (and created when absent),
                     authorization forwarded only when listed
   concurrency       1,000 concurrent flow calls over 10 connections, each
@@ -46,7 +49,6 @@ import re
 import socket
 import struct
 import sys
-import threading
 import time
 
 import harness
@@ -112,11 +114,11 @@ class Env:
                                                      zip="75002", country="FR"))
         return req
 
-    def stop_all(self, check, name, skip=()):
+    def stop_all(self, check, name):
         for s in self.stats.values():
             s.close()
         # The gateway first: it must drain while its backends are still up.
-        procs = [self.gw] + [p for k, p in self.procs.items() if k not in skip]
+        procs = [self.gw] + list(self.procs.values())
         return check.finish(name, procs)
 
 
@@ -340,6 +342,49 @@ def case_cancel(env, check):
     check(env.gw.alive(), "the gateway still serves")
 
 
+def case_route_deadline_cancel(env, check):
+    """A passthrough route carries the deadline (the client's or the route's, the smaller)
+    and the client's cancel to its backend."""
+    ch = ge.channel(env.port)
+    charge = ge.unary(ch, "/shop.v1.Payments/Charge", env.shop.Charge)
+    pay = env.stats["payments"]
+    req = env.shop.ChargeRequest(order_id="o-1", amount_cents=100, card_token="tok_ok")
+    c = charge(req, timeout=ge.RPC_WAIT)
+    check(c.id == "ch-o-1" and c.status == env.shop.APPROVED, f"a call through the route: {c.id!r} {c.status}")
+    s = pay.get()
+    check(0 < s.last_deadline_ms <= ROUTE_TIMEOUT_MS,
+          f"client deadline 10 s, route timeout {ROUTE_TIMEOUT_MS} ms: payments got {s.last_deadline_ms} ms")
+
+    pay.reset()
+    slow = env.shop.ChargeRequest(order_id="o-2", amount_cents=100, card_token="tok_slow")
+    err, ms = timed(lambda: charge(slow, timeout=ge.RPC_WAIT))
+    check(err is not None and err.code().name == "DEADLINE_EXCEEDED" and ms <= ROUTE_TIMEOUT_MS + 100,
+          f"a 500 ms answer behind a {ROUTE_TIMEOUT_MS} ms route timeout: DEADLINE_EXCEEDED, "
+          f"got {ge.describe_error(err)} after {ms:.0f} ms")
+    s = pay.wait_for(lambda s: s.cancelled >= 1, timeout=2)
+    check(s.cancelled == 1, f"... and the backend's call was cancelled (cancelled {s.cancelled})")
+
+    pay.reset()
+    err, ms = timed(lambda: charge(slow, timeout=0.1))
+    s = pay.wait_for(lambda s: s.cancelled >= 1, timeout=2)
+    check(err is not None and err.code().name == "DEADLINE_EXCEEDED",
+          f"client deadline 100 ms: DEADLINE_EXCEEDED, got {ge.describe_error(err)}")
+    check(s.calls == 1 and 0 <= s.last_deadline_ms <= 100,
+          f"client deadline 100 ms: payments got {s.last_deadline_ms} ms (calls {s.calls})")
+    check(s.cancelled == 1, f"... and its call was cancelled (cancelled {s.cancelled})")
+
+    pay.reset()
+    fut = charge.future(slow, timeout=ge.RPC_WAIT)
+    s = pay.wait_for(lambda s: s.calls >= 1, timeout=2)
+    fut.cancel()
+    t0 = time.monotonic()
+    s = pay.wait_for(lambda s: s.cancelled >= 1, timeout=2)
+    check(s.calls == 1 and s.cancelled == 1,
+          f"client cancel through the route reached payments within {ge.elapsed_ms(t0):.0f} ms "
+          f"(calls {s.calls}, cancelled {s.cancelled})")
+    ch.close()
+
+
 def trace_id(tp):
     m = TP_RE.match(tp)
     return m.group(1) if m else None
@@ -380,8 +425,7 @@ def case_metadata(env, check):
         check(trace_id(o.last_traceparent) == CLIENT_TP[3:35],
               f"traceparent is forwarded without being listed ({o.last_traceparent!r})")
     finally:
-        for problem in gw2.stop():
-            check.fail(problem)
+        check.stop(gw2)
 
 
 def established_connections(port):
@@ -444,6 +488,9 @@ def case_concurrency(env, check):
     for ch in channels:
         ch.close()
 
+
+ROUTE_TIMEOUT_MS = 250
+ROUTE_TO_PAYMENTS = f"- {{ prefix: /shop.v1.Payments/, backend: payments, timeout: {ROUTE_TIMEOUT_MS}ms }}"
 
 LISTEN_TLS = "tls: {{ cert: {certs.server_crt}, key: {certs.server_key} }}"
 LISTEN_MTLS = ("tls: {{ cert: {certs.server_crt}, key: {certs.server_key}, ca: {certs.ca}, "
@@ -510,6 +557,7 @@ CASES = {
     "parallel": (case_parallel, {}),
     "parallel_failure": (case_parallel_failure, {}),
     "cancel": (case_cancel, {}),
+    "route_deadline_cancel": (case_route_deadline_cancel, {"extra_routes": ROUTE_TO_PAYMENTS}),
     "metadata": (case_metadata, {}),
     "concurrency": (case_concurrency, {}),
     "tls_client": (case_tls_client, {"listen_tls": LISTEN_TLS}),

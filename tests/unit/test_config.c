@@ -747,6 +747,41 @@ static void test_config_load_from_file(void **state) {
   expect_errors(f, &want, 1);
 }
 
+static void test_config_partial_load_keeps_good_values(void **state) {
+  fx *f = *state;
+  FILE *fp = fopen("gw.yaml", "w");
+  assert_non_null(fp);
+  fputs(BASE "workers: lots\n"
+             "limits: { idle_timeout: 7m }\n"
+             "backends:\n"
+             "  a: { endpoints: [\"h:1\"], conect_timeout: 1s }\n"
+             "flows: { x.S/M: {} }\n",
+        fp);
+  fclose(fp);
+  assert_null(gw_config_load("gw.yaml", f->arena, &f->diag));
+  assert_int_equal(f->diag.n, 2);
+  gw_diag_clear(&f->diag);
+  gw_config *c = gw_config_load_partial("gw.yaml", f->arena, &f->diag);
+  const char *want[] = {
+      "gw.yaml:3: 'workers' must be an integer, got 'lots'",
+      "gw.yaml:6: unknown key 'conect_timeout' in backend 'a' (did you mean "
+      "'connect_timeout'?)",
+  };
+  expect_errors(f, want, 2);
+  assert_non_null(c);
+  assert_int_equal(c->workers, 0); /* the bad value left at its default */
+  assert_int_equal(c->idle_timeout_ms, 7 * 60000); /* good ones are kept */
+  assert_non_null(gw_config_backend(c, "a"));
+  assert_int_equal(gw_config_backend(c, "a")->connect_timeout_ms, 1000);
+  assert_non_null(c->flows);
+  assert_string_equal(c->descriptors, "x.pb");
+
+  /* unreadable YAML still gives nothing */
+  gw_diag_clear(&f->diag);
+  assert_null(gw_config_load_partial("missing.yaml", f->arena, &f->diag));
+  assert_int_equal(f->diag.n, 1);
+}
+
 static void test_config_parse_duration(void **state) {
   (void)state;
   static const struct {
@@ -888,6 +923,7 @@ int main(void) {
       T(test_config_forward_metadata_checked),
       T(test_config_odd_text_quoted_in_messages),
       T(test_config_load_from_file),
+      T(test_config_partial_load_keeps_good_values),
       T(test_config_parse_duration),
       T(test_config_parse_size),
       T(test_config_parse_hostport),

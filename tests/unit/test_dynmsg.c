@@ -335,9 +335,8 @@ static void fill_repeated(Dyntest__Repeated *r) {
   SET_ARRAY(r, u_double, 0.5);
   SET_ARRAY(r, u_enum, DYNTEST__COMMON__COLOR__BLUE,
             DYNTEST__COMMON__COLOR__RED);
-  static ProtobufCBinaryData bytes[] = {{1, (uint8_t *)"\0"},
-                                        {0, NULL},
-                                        {4, (uint8_t *)some_bytes}};
+  static ProtobufCBinaryData bytes[] = {
+      {1, (uint8_t *)"\0"}, {0, NULL}, {4, (uint8_t *)some_bytes}};
   r->r_bytes = bytes;
   r->n_r_bytes = 3;
 }
@@ -536,8 +535,8 @@ static void test_dynmsg_nested_maps_oneofs(void **state) {
   /* an absent sub-message reads as an empty one of its type */
   const gw_msg *it0 = get_i(m, "items", 0).v.msg;
   gw_value pv;
-  assert_int_equal(
-      gw_msg_get(it0, fld(msg("dyntest.Item"), "price"), 0, &pv), 0);
+  assert_int_equal(gw_msg_get(it0, fld(msg("dyntest.Item"), "price"), 0, &pv),
+                   0);
   assert_non_null(pv.v.msg);
   assert_ptr_equal(gw_msg_type(pv.v.msg), msg("dyntest.common.Money"));
   assert_int_equal(get(pv.v.msg, "units").v.i, 0);
@@ -737,8 +736,8 @@ static void test_dynmsg_packed_and_unpacked_mixed(void **state) {
   gw_enc_repeated(e, fld(rt, "u_int32"), m, fld(rt, "u_int32"));
   size_t len;
   const uint8_t *d = gw_enc_data(e, &len);
-  const uint8_t want[] = {0x2a, 4,    1,    2,    3,    4,    0xa0,
-                          0x01, 0x09, 0xa0, 0x01, 0x0a, 0xa0, 0x01, 0x0b};
+  const uint8_t want[] = {0x2a, 4,    1,    2,    3,    4,    0xa0, 0x01,
+                          0x09, 0xa0, 0x01, 0x0a, 0xa0, 0x01, 0x0b};
   assert_int_equal(len, sizeof(want));
   assert_memory_equal(d, want, len);
 }
@@ -815,6 +814,86 @@ static void test_dynmsg_sparse_numbers(void **state) {
   assert_int_equal(count(m, "a"), 0);
 }
 
+static const char *decode_err(fx *f, const gw_message *type, const bb *in,
+                              const gw_decode_limits *lim);
+
+/* A big type with few fields set costs what its bytes hold, not a slot per
+ * field of the type; lookups still find every field. */
+static void test_dynmsg_sparse_layout(void **state) {
+  fx *f = *state;
+  const gw_message *ot = msg("dyntest.Order");
+  static bb in;
+  in.n = 0;
+  uint8_t rep[] = {0xc0, 0x01, 0x01}; /* u_enum: 1 (index 20 of 21) */
+  for (int i = 0; i < 2000; i++)
+    bb_len(&in, 16, rep, sizeof(rep));
+  bb two = {.n = 0};
+  bb_tag(&two, 23, 1); /* u_double */
+  bb_raw(&two, "\0\0\0\0\0\0\xf0\x3f", 8);
+  bb_tag(&two, 24, 0);
+  bb_varint(&two, 2);
+  bb_tag(&two, 1, 1); /* r_double, packed field sent unpacked */
+  bb_raw(&two, "\0\0\0\0\0\0\0\x40", 8);
+  bb_len(&in, 16, two.b, two.n);
+  size_t before = bt_arena_used(f->arena);
+  gw_msg *m = decode_ok(f, ot, in.b, in.n);
+  size_t used = bt_arena_used(f->arena) - before;
+  assert_true(used < 16 * in.n);
+  assert_int_equal(count(m, "reps"), 2001);
+  const gw_msg *r = get_i(m, "reps", 1999).v.msg;
+  assert_int_equal(count(r, "u_enum"), 1);
+  assert_int_equal(get_i(r, "u_enum", 0).v.i, 1);
+  for (size_t i = 0; i < 20; i++)
+    assert_int_equal(gw_msg_count(r, &gw_msg_type(r)->fields[i]), 0);
+  r = get_i(m, "reps", 2000).v.msg;
+  assert_true(get_i(r, "u_double", 0).v.d == 1.0);
+  assert_true(get_i(r, "r_double", 0).v.d == 2.0);
+  assert_int_equal(get_i(r, "u_enum", 0).v.i, 2);
+  assert_int_equal(count(r, "u_fixed32"), 0);
+  assert_int_equal(count(r, "r_int32"), 0);
+  gw_value v;
+  assert_int_equal(gw_msg_get(r, fld(gw_msg_type(r), "r_sint64"), 0, &v), 0);
+  /* field by field it comes back in declaration order, r_double packed */
+  size_t len;
+  const uint8_t *d = gw_enc_data(reencode(f->arena, m, 1), &len);
+  assert_int_equal(len, in.n + 1);
+  r = get_i(decode_ok(f, ot, d, len), "reps", 2000).v.msg;
+  assert_true(get_i(r, "r_double", 0).v.d == 2.0);
+  assert_int_equal(get_i(r, "u_enum", 0).v.i, 2);
+}
+
+/* child{X} child{X}, nested: merging copies the input once per level. */
+static void double_nest(bb *out, int levels) {
+  static bb tmp;
+  out->n = 0;
+  bb_str(out, 1, "leaf");
+  for (int i = 0; i < levels; i++) {
+    tmp.n = 0;
+    bb_len(&tmp, 13, out->b, out->n);
+    bb_len(&tmp, 13, out->b, out->n);
+    memcpy(out->b, tmp.b, tmp.n);
+    out->n = tmp.n;
+  }
+}
+
+static void test_dynmsg_merge_bomb(void **state) {
+  fx *f = *state;
+  const gw_message *ot = msg("dyntest.Order");
+  static bb in;
+  double_nest(&in, 4);
+  gw_msg *m = decode_ok(f, ot, in.b, in.n);
+  for (int i = 0; i < 4; i++)
+    m = (gw_msg *)get(m, "child").v.msg;
+  assert_str(get(m, "id"), "leaf");
+  double_nest(&in, 5);
+  assert_string_equal(decode_err(f, ot, &in, NULL),
+                      "field child.child.child.child.child: sent more than "
+                      "once inside 4 other messages sent more than once (too "
+                      "many nested merges)");
+  double_nest(&in, 12);
+  assert_non_null(strstr(decode_err(f, ot, &in, NULL), "too many nested"));
+}
+
 /* ---- malformed input ------------------------------------------------- */
 
 static const char *decode_err(fx *f, const gw_message *type, const bb *in,
@@ -843,7 +922,8 @@ static void test_dynmsg_malformed_refused(void **state) {
   } while (0)
 
   BYTES(0x80);
-  assert_string_equal(decode_err(f, st, &in, NULL), "truncated varint in a tag");
+  assert_string_equal(decode_err(f, st, &in, NULL),
+                      "truncated varint in a tag");
   BYTES(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01);
   assert_string_equal(decode_err(f, st, &in, NULL),
                       "varint overflows 64 bits in a tag");
@@ -863,8 +943,7 @@ static void test_dynmsg_malformed_refused(void **state) {
   assert_string_equal(decode_err(f, st, &in, NULL),
                       "field f_double: groups (wire types 3 and 4) are not "
                       "supported");
-  BYTES(0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0x01);
+  BYTES(0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01);
   assert_string_equal(decode_err(f, st, &in, NULL),
                       "field f_int64: varint overflows 64 bits");
   BYTES(0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02);
@@ -911,9 +990,9 @@ static void test_dynmsg_malformed_refused(void **state) {
   BYTES(0x4a, 0x02, 0xc3, 0x28);
   assert_string_equal(decode_err(f, st, &in, NULL),
                       "field f_string: invalid UTF-8");
-  const char *bad_utf8[] = {"\xc0\xaf", "\xe0\x9f\xbf", "\xed\xa0\x80",
-                            "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
-                            "\xe2\x82", "abcdefgh\x80", "\xc3\xa9\xc3"};
+  const char *bad_utf8[] = {
+      "\xc0\xaf",         "\xe0\x9f\xbf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+      "\xf5\x80\x80\x80", "\xe2\x82",     "abcdefgh\x80", "\xc3\xa9\xc3"};
   for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++) {
     in.n = 0;
     bb_str(&in, 9, bad_utf8[i]);
@@ -949,13 +1028,12 @@ static void test_dynmsg_malformed_refused(void **state) {
   assert_string_equal(decode_err(f, rt, &in, NULL),
                       "field r_int32: varint overflows 64 bits in a packed "
                       "run");
-  BYTES(0x2a, 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0x02);
+  BYTES(0x2a, 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02);
   assert_string_equal(decode_err(f, rt, &in, NULL),
                       "field r_int32: varint overflows 64 bits in a packed "
                       "run");
-  BYTES(0x2a, 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0x01, 0x28, 0x05);
+  BYTES(0x2a, 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        0x28, 0x05);
   assert_int_equal(get_i(decode_ok(f, rt, in.b, in.n), "r_int32", 0).v.i, -1);
   BYTES(0x4a, 0x01, 'a', 0x48, 0x01);
   assert_string_equal(
@@ -1179,8 +1257,8 @@ static void test_dynmsg_encode_repeated_conversions(void **state) {
   gw_enc_repeated(e, fld(rt, "r_int64"), m, fld(rt, "r_int64"));
   size_t len;
   const uint8_t *d = gw_enc_data(e, &len);
-  const uint8_t want[] = {0x72, 0x02, 0x02, 0x01, 0xa8, 0x01,
-                          0x02, 0xa8, 0x01, 0x01};
+  const uint8_t want[] = {0x72, 0x02, 0x02, 0x01, 0xa8,
+                          0x01, 0x02, 0xa8, 0x01, 0x01};
   assert_int_equal(len, sizeof(want));
   assert_memory_equal(d, want, len);
 
@@ -1249,9 +1327,8 @@ static void test_dynmsg_assignable(void **state) {
   } while (0)
 #define NO(from, fm, fe, rep, to, why)                                         \
   do {                                                                         \
-    assert_int_equal(gw_value_assignable(from, fm, fe, rep, to, err,           \
-                                         sizeof(err)),                         \
-                     -1);                                                      \
+    assert_int_equal(                                                          \
+        gw_value_assignable(from, fm, fe, rep, to, err, sizeof(err)), -1);     \
     assert_string_equal(err, why);                                             \
   } while (0)
   /* integers of any width and sign, enums included */
@@ -1292,8 +1369,7 @@ static void test_dynmsg_assignable(void **state) {
   NO(GW_TYPE_INT32, NULL, NULL, 0, fld(ot, "total"),
      "int32 cannot be written into message dyntest.common.Money: only a "
      "message goes into a message field");
-  NO(GW_TYPE_MESSAGE, fld(ot, "counts")->message, NULL, 1,
-     fld(other, "wide"),
+  NO(GW_TYPE_MESSAGE, fld(ot, "counts")->message, NULL, 1, fld(other, "wide"),
      "map<string, int32> cannot be written into map<string, int64>: maps "
      "must have the same key and value types");
   NO(GW_TYPE_BOOL, NULL, NULL, 0, fld(st, "f_int32"),
@@ -1329,6 +1405,8 @@ int main(void) {
       T(test_dynmsg_packed_and_unpacked_mixed),
       T(test_dynmsg_presence),
       T(test_dynmsg_sparse_numbers),
+      T(test_dynmsg_sparse_layout),
+      T(test_dynmsg_merge_bomb),
       T(test_dynmsg_malformed_refused),
       T(test_dynmsg_depth_bomb),
       T(test_dynmsg_truncations),

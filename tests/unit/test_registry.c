@@ -58,7 +58,7 @@ static void test_registry_messages_and_nesting(void **state) {
   assert_ptr_equal(gw_registry_message(f->reg, ".dyntest.Order"), order);
   assert_null(gw_registry_message(f->reg, "dyntest.Ordr"));
   assert_null(gw_registry_message(f->reg, "Order"));
-  assert_int_equal(order->n_fields, 13);
+  assert_int_equal(order->n_fields, 14);
   assert_false(order->map_entry);
   /* declaration order, indexes matching */
   assert_string_equal(order->fields[0].name, "id");
@@ -390,9 +390,8 @@ static void test_registry_garbage_refused(void **state) {
   assert_null(gw_registry_from_bytes(junk, 0, err, sizeof(err)));
   assert_string_equal(err, "the descriptor set holds no files");
   assert_null(gw_registry_load("/nonexistent/dyn.pb", err, sizeof(err)));
-  assert_string_equal(err,
-                      "cannot open /nonexistent/dyn.pb: No such file or "
-                      "directory");
+  assert_string_equal(err, "cannot open /nonexistent/dyn.pb: No such file or "
+                           "directory");
   /* every prefix of a real set is refused or loaded, never a crash */
   size_t len;
   uint8_t *buf = read_set(&len);
@@ -409,15 +408,15 @@ static void test_registry_garbage_refused(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_registry_messages_and_nesting,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_registry_messages_and_nesting, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_registry_enums, setup, teardown),
       cmocka_unit_test_setup_teardown(test_registry_field_lookups, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_registry_packed_rules, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_registry_presence_and_oneofs,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_registry_presence_and_oneofs, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_registry_methods, setup, teardown),
       cmocka_unit_test_setup_teardown(test_registry_type_strings, setup,
                                       teardown),
