@@ -9,6 +9,9 @@
 
 #include <baton/alloc.h>
 
+#include "alloc_cache.h"
+
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +29,12 @@ typedef struct arena_block {
 } arena_block;
 
 struct bt_arena {
-  arena_block *head;  /* current block; the chain ends at first */
-  arena_block *large; /* blocks holding one large allocation each */
-  arena_block first;  /* header of the block stored after this struct */
-  size_t next_block;  /* size of the next regular block */
+  bt_arena *next_free; /* in the thread's cache of freed arenas */
+  size_t first_size;   /* the first block's data size */
+  arena_block *head;   /* current block; the chain ends at first */
+  arena_block *large;  /* blocks holding one large allocation each */
+  arena_block first;   /* header of the block stored after this struct */
+  size_t next_block;   /* size of the next regular block */
   size_t used;
   ProtobufCAllocator pb;
 };
@@ -52,12 +57,77 @@ static void pb_free(void *ud, void *p) {
   (void)p;
 }
 
+/* Each thread keeps a few freed arenas of the default size: a call's arena
+ * then costs no malloc at all, and glibc is spared the large-chunk frees
+ * that make it consolidate on the next large request. */
+#define ARENA_CACHE_MAX 64
+
+typedef struct arena_cache {
+  bt_arena *head;
+  size_t n;
+} arena_cache;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_destroy(void *p) {
+  arena_cache *c = p;
+  while (c->head) {
+    bt_arena *a = c->head;
+    c->head = a->next_free;
+    bt_alloc_note_cached(-1);
+    bt_free(a);
+  }
+  free(c);
+}
+
+static void cache_init(void) {
+  pthread_key_create(&cache_key, cache_destroy);
+}
+
+static arena_cache *thread_cache(void) {
+  pthread_once(&cache_once, cache_init);
+  arena_cache *c = pthread_getspecific(cache_key);
+  if (!c) {
+    /* The cache's own bookkeeping stays out of bt_alloc_live. */
+    c = calloc(1, sizeof(*c));
+    if (!c)
+      return NULL;
+    pthread_setspecific(cache_key, c);
+  }
+  return c;
+}
+
+/* Frees the calling thread's cached arenas now (the main thread's cache is
+ * otherwise only freed at its exit, which LeakSanitizer would see). */
+void bt_arena_cache_flush(void) {
+  pthread_once(&cache_once, cache_init);
+  arena_cache *c = pthread_getspecific(cache_key);
+  if (c) {
+    pthread_setspecific(cache_key, NULL);
+    cache_destroy(c);
+  }
+}
+
 bt_arena *bt_arena_new(size_t first_block) {
   if (first_block == 0)
     first_block = ARENA_DEFAULT_FIRST;
   /* Room for aligning the first pointer, whatever malloc's alignment. */
   size_t first_size = align_up(first_block) + ARENA_ALIGN;
-  bt_arena *a = bt_malloc(sizeof(*a) + first_size);
+  bt_arena *a = NULL;
+  if (first_size == align_up(ARENA_DEFAULT_FIRST) + ARENA_ALIGN) {
+    arena_cache *c = thread_cache();
+    if (c && c->head) {
+      a = c->head;
+      c->head = a->next_free;
+      c->n--;
+      bt_alloc_note_cached(-1);
+    }
+  }
+  if (!a)
+    a = bt_malloc(sizeof(*a) + first_size);
+  a->next_free = NULL;
+  a->first_size = first_size;
   a->first.next = NULL;
   a->first.ptr = first_data(a);
   a->first.end = first_data(a) + first_size;
@@ -90,6 +160,16 @@ void bt_arena_free(bt_arena *arena) {
   if (!arena)
     return;
   free_extra_blocks(arena);
+  if (arena->first_size == align_up(ARENA_DEFAULT_FIRST) + ARENA_ALIGN) {
+    arena_cache *c = thread_cache();
+    if (c && c->n < ARENA_CACHE_MAX) {
+      arena->next_free = c->head;
+      c->head = arena;
+      c->n++;
+      bt_alloc_note_cached(1);
+      return;
+    }
+  }
   bt_free(arena);
 }
 

@@ -67,6 +67,7 @@ typedef enum {
 } cc_state;
 
 struct bt_client_call {
+  bt_arena *arena; /* the call and everything it holds; freed with it */
   bt_channel *ch;
   cc_state state;
   bt_client_call *prev, *next; /* in the pending list or the conn's list */

@@ -25,13 +25,7 @@ static void call_free(bt_client_call *call) {
   bt_timer_free(call->timer);
   bt_sendq_clear(&call->out);
   bt_msgin_clear(&call->in);
-  bt_metadata_free(call->req_md);
-  bt_metadata_free(call->init_md);
-  bt_metadata_free(call->trailers);
-  bt_free(call->grpc_message);
-  bt_free(call->local_message);
-  bt_free(call->path);
-  bt_free(call);
+  bt_arena_free(call->arena);
 }
 
 /* Delivers on_done and frees the call. */
@@ -79,7 +73,9 @@ void cli_call_fail(bt_client_call *call, int code, const char *message) {
   cli_conn_reset_stream(call);
   detach(call);
   call->local_code = code;
-  call->local_message = bt_strdup(message ? message : "");
+  if (!message)
+    message = "";
+  call->local_message = bt_arena_strndup(call->arena, message, strlen(message));
   /* on_done always comes from the loop, never from inside the API call
    * that caused it. */
   if (!call->timer)
@@ -98,8 +94,7 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
   bt_channel *ch = call->ch;
   char timeout[BT_TIMEOUT_MAX_LEN];
   size_t md_count = bt_metadata_count(call->req_md);
-  nghttp2_nv *nv = bt_malloc((10 + md_count) * sizeof(*nv));
-  char **wire = bt_malloc((md_count + 1) * sizeof(*wire));
+  nghttp2_nv *nv = bt_arena_alloc(call->arena, (10 + md_count) * sizeof(*nv));
   size_t n = 0;
   nv[n++] = MAKE_NV(":method", "POST", 4);
   nv[n++] = ch->ssl_ctx ? MAKE_NV(":scheme", "https", 5)
@@ -115,8 +110,6 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
   if (call->deadline != INT64_MAX) {
     int64_t left = call->deadline - bt_now_ns();
     if (left <= 0) {
-      bt_free(nv);
-      bt_free(wire);
       cli_call_fail(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
       return 0;
     }
@@ -129,18 +122,14 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
     size_t len;
     bt_metadata_at(call->req_md, i, &key, &value, &len);
     size_t wlen = bt_metadata_wire_value_len(key, value, len);
-    wire[i] = bt_malloc(wlen + 1);
-    bt_metadata_wire_value(key, value, len, wire[i]);
-    nv[n++] = (nghttp2_nv){(uint8_t *)key, (uint8_t *)wire[i], strlen(key),
-                           wlen, NGHTTP2_NV_FLAG_NONE};
+    char *wire = bt_arena_alloc(call->arena, wlen + 1);
+    bt_metadata_wire_value(key, value, len, wire);
+    nv[n++] = (nghttp2_nv){(uint8_t *)key, (uint8_t *)wire, strlen(key), wlen,
+                           NGHTTP2_NV_FLAG_NONE};
   }
   nghttp2_data_provider prd = {.source.ptr = call,
                                .read_callback = cli_call_read_data};
   int32_t id = nghttp2_submit_request(cc->h2, NULL, nv, n, &prd, call);
-  for (size_t i = 0; i < md_count; i++)
-    bt_free(wire[i]);
-  bt_free(wire);
-  bt_free(nv);
   if (id < 0)
     return BT_ERR_H2;
   call->stream_id = id;
@@ -205,8 +194,7 @@ int cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
     call->have_grpc_status = 1;
     call->grpc_status = ok ? code : BT_GRPC_UNKNOWN;
   } else if (name_is(name, namelen, "grpc-message")) {
-    bt_free(call->grpc_message);
-    call->grpc_message = bt_malloc(valuelen + 1);
+    call->grpc_message = bt_arena_alloc(call->arena, valuelen + 1);
     bt_percent_decode((const char *)value, valuelen,
                       (uint8_t *)call->grpc_message);
   } else if (name_is(name, namelen, "grpc-encoding")) {
@@ -307,8 +295,8 @@ void cli_call_stream_closed(bt_client_call *call, uint32_t error_code) {
 
 /* ---- public API ------------------------------------------------------ */
 
-static bt_metadata *copy_metadata(const bt_metadata *src) {
-  bt_metadata *md = bt_metadata_new(NULL);
+static bt_metadata *copy_metadata(bt_arena *arena, const bt_metadata *src) {
+  bt_metadata *md = bt_metadata_new(arena);
   size_t n = src ? bt_metadata_count(src) : 0;
   for (size_t i = 0; i < n; i++) {
     const char *key;
@@ -325,18 +313,20 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
                                       const bt_call_opts *opts,
                                       const bt_client_callbacks *cbs,
                                       void *ud) {
-  bt_client_call *call = bt_calloc(1, sizeof(*call));
+  bt_arena *arena = bt_arena_new(0);
+  bt_client_call *call = bt_arena_calloc(arena, sizeof(*call));
+  call->arena = arena;
   call->ch = ch;
-  call->path = bt_strdup(path);
+  call->path = bt_arena_strndup(arena, path, strlen(path));
   call->output = output;
   if (cbs)
     call->cbs = *cbs;
   call->ud = ud;
   call->deadline = INT64_MAX;
-  call->req_md = copy_metadata(opts ? opts->metadata : NULL);
+  call->req_md = copy_metadata(arena, opts ? opts->metadata : NULL);
   call->gzip = opts ? opts->gzip : 0;
-  call->init_md = bt_metadata_new(NULL);
-  call->trailers = bt_metadata_new(NULL);
+  call->init_md = bt_metadata_new(arena);
+  call->trailers = bt_metadata_new(arena);
   bt_sendq_init(&call->out);
   bt_msgin_init(&call->in, ch->opts.max_recv_message, deliver_message, call);
   call->state = CC_NEW;

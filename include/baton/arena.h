@@ -20,6 +20,11 @@ typedef struct bt_arena bt_arena;
 bt_arena *bt_arena_new(size_t first_block);
 /* Frees the arena and everything allocated from it; accepts NULL. */
 void bt_arena_free(bt_arena *arena);
+/* Arenas of the default size are kept in a small per-thread cache when
+ * freed and reused by bt_arena_new; a thread's cache is freed when it exits.
+ * This frees the calling thread's cache now (for the main thread before
+ * exit, so leak checkers see nothing). */
+void bt_arena_cache_flush(void);
 /* Drops every allocation but keeps the first block for reuse. */
 void bt_arena_reset(bt_arena *arena);
 

@@ -141,6 +141,12 @@ bt_loop *bt_call_loop(bt_call *call);
  * without an input descriptor (raw bytes, owned by the call); NULL for
  * other methods. */
 const uint8_t *bt_call_request_bytes(const bt_call *call, size_t *len);
+/* Saga idempotency keys: the baton-saga-id and baton-step metadata the
+ * gateway sends with every forward and compensating call of a saga
+ * ("reserve", "compensate:reserve"), for a backend to deduplicate
+ * retried or replayed calls. NULL when absent. */
+const char *bt_call_saga_id(const bt_call *call);
+const char *bt_call_saga_step(const bt_call *call);
 /* The peer's address as "ip:port". */
 const char *bt_call_peer(const bt_call *call);
 
