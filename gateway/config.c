@@ -877,6 +877,42 @@ static void check_routes(cfg *g) {
   }
 }
 
+/* --- saga_log --------------------------------------------------------- */
+
+static const keydef saga_keys[] = {
+    {"sqlite", K_STRING, 0, 0, 0, 0, offsetof(gw_config, saga_sqlite), NULL},
+    {"postgres", K_STRING, 0, 0, 0, 0, offsetof(gw_config, saga_postgres),
+     NULL},
+    {"owner", K_STRING, 0, 0, 0, 0, offsetof(gw_config, saga_owner), NULL},
+    {"lease", K_DURATION, 0, 100, HOUR_MS, 10 * 1000,
+     offsetof(gw_config, saga_lease_ms), NULL},
+    {"group_commit", K_DURATION, 0, 0, 1000, 1,
+     offsetof(gw_config, saga_group_commit_us), NULL},
+};
+
+static void saga_log_section(cfg *g, const keydef *d, const gw_ynode *key,
+                             gw_ynode *val, void *base, const char *where) {
+  gw_config *c = base;
+  if (is_null(val))
+    return;
+  c->saga_line = key->line;
+  walk(g, "saga_log", val, saga_keys, NKEYS(saga_keys), base, " in saga_log",
+       key->line);
+  /* group_commit is read in ms like every duration; the log wants us. */
+  c->saga_group_commit_us *= 1000;
+  if (!!c->saga_sqlite == !!c->saga_postgres) {
+    gw_diag_error(g->diag, g->file, key->line,
+                  "saga_log needs exactly one of sqlite or postgres");
+    return;
+  }
+  if (c->saga_sqlite && c->saga_sqlite[0] != '/' && g->dir) {
+    size_t n = strlen(g->dir) + strlen(c->saga_sqlite) + 2;
+    char *p = bt_arena_alloc(g->arena, n);
+    snprintf(p, n, "%s/%s", g->dir, c->saga_sqlite);
+    c->saga_sqlite = p;
+  }
+}
+
 /* --- top level -------------------------------------------------------- */
 
 static void flows_section(cfg *g, const keydef *d, const gw_ynode *key,
@@ -910,6 +946,7 @@ static const keydef top_keys[] = {
     {"backends", K_SECTION, 0, 0, 0, 0, 0, backends_section},
     {"routes", K_SECTION, 0, 0, 0, 0, 0, routes_section},
     {"flows", K_SECTION, 0, 0, 0, 0, 0, flows_section},
+    {"saga_log", K_SECTION, 0, 0, 0, 0, 0, saga_log_section},
 };
 
 /* Reads root into a new config; with partial, returns it even after

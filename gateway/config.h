@@ -77,6 +77,13 @@ typedef struct gw_config {
   size_t n_routes;
   const char **forward_metadata; /* request metadata copied to backends */
   size_t n_forward_metadata;
+  /* saga_log: where flows with compensations record their progress */
+  const char *saga_sqlite;   /* SQLite file, resolved; or NULL */
+  const char *saga_postgres; /* libpq connection string; or NULL */
+  const char *saga_owner;    /* this gateway's id for leases; NULL: host:pid */
+  uint32_t saga_lease_ms;    /* default 10 s */
+  uint32_t saga_group_commit_us; /* default 1000 us */
+  int saga_line;                 /* 0: no saga_log section */
   gw_ynode *flows; /* map: "pkg.Service/Method" -> flow node, or NULL */
   gw_ynode *root;
 } gw_config;

@@ -50,11 +50,25 @@ struct gw_run {
   int64_t deadline;
   bt_timer *deadline_timer;
   bt_metadata *md;
+  /* sagas: the run is logged and compensated when it fails */
+  int saga;
+  char saga_id[40];
+  int *step_state;    /* gw_step_state by slot, -1: not started */
+  uint8_t **comp_req; /* by slot: what the compensation would send */
+  size_t *comp_len;
+  int compensate;            /* failed: compensate once in-flight calls end */
+  int completed;             /* COMPLETED is being logged: never compensate */
+  const uint8_t *resp_bytes; /* the answer, sent once COMPLETED is durable */
+  size_t resp_len;
 };
 
 static void advance(gw_run *run);
 
 static void run_free(gw_run *run) {
+  /* A completed saga (or one that never started) leaves the live set here;
+   * one being compensated leaves it when its compensation ends. */
+  if (run->saga && !run->compensate)
+    gw_saga_live_remove(run->saga_id);
   bt_timer_free(run->deadline_timer);
   for (size_t i = 0; i < run->flow->env.n; i++)
     bt_timer_free(run->steps[i].backoff);
@@ -62,9 +76,34 @@ static void run_free(gw_run *run) {
   bt_arena_free(run->arena);
 }
 
+/* Hands the steps to compensate to the background compensator. */
+static void start_compensation(gw_run *run) {
+  size_t n = run->flow->env.n;
+  gw_comp_input *in = bt_arena_calloc(run->arena, n * sizeof(*in));
+  size_t k = 0;
+  for (size_t slot = 1; slot < n; slot++) {
+    int st = run->step_state[slot];
+    const gw_node *step = run->flow->steps[slot];
+    if (!step || !step->comp ||
+        (st != GW_STEP_STARTED && st != GW_STEP_COMMITTED))
+      continue;
+    in[k].slot = (int)slot;
+    in[k].state = (gw_step_state)st;
+    in[k].req = run->comp_req[slot];
+    in[k].len = run->comp_len[slot];
+    k++;
+  }
+  gw_saga_compensate(run->w, run->flow, run->saga_id, in, k);
+}
+
 static void maybe_free(gw_run *run) {
-  if (run->done && run->inflight == 0 && !run->advancing)
-    run_free(run);
+  if (!run->done || run->inflight != 0 || run->advancing)
+    return;
+  /* Forward calls have all ended (cancelled ones included), so nothing
+   * can still apply after its compensation. */
+  if (run->compensate)
+    start_compensation(run);
+  run_free(run);
 }
 
 /* Ends the run for the client with code (OK answers are sent by
@@ -73,6 +112,8 @@ static void finish(gw_run *run, int code, const char *message) {
   if (run->done)
     return;
   run->done = 1;
+  if (run->saga && code != BT_GRPC_OK && !run->completed)
+    run->compensate = 1;
   if (run->deadline_timer)
     bt_timer_stop(run->deadline_timer);
   for (size_t i = 1; i < run->flow->env.n; i++) {
@@ -238,6 +279,9 @@ static void render_template(gw_run *run, const gw_template *t, char *buf,
 /* ---- steps ----------------------------------------------------------- */
 
 static void start_step(gw_run *run, const gw_node *node);
+static void compute_comp_request(gw_run *run, const gw_node *node);
+static void log_step(gw_run *run, const gw_node *node, gw_step_state st,
+                     gw_sagalog_done_fn fn, void *ud);
 
 static void step_message(bt_client_call *c, const ProtobufCMessage *m,
                          const uint8_t *bytes, size_t len, void *ud) {
@@ -287,6 +331,40 @@ static int schedule_retry(gw_run *run, step_call *sc, int code) {
   return 1;
 }
 
+static void committed_logged(void *ud, int err) {
+  step_call *sc = ud;
+  gw_run *run = sc->run;
+  run->inflight--;
+  if (run->done) {
+    maybe_free(run);
+    return;
+  }
+  if (err) {
+    finish(run, BT_GRPC_UNAVAILABLE, "the saga log cannot be written");
+    return;
+  }
+  if (run->inflight == 0)
+    advance(run);
+}
+
+/* Codes after which the backend surely did not apply the call; after any
+ * other (a timeout, a reset, UNAVAILABLE...) it may have. */
+static int surely_not_applied(int code) {
+  switch (code) {
+  case BT_GRPC_INVALID_ARGUMENT:
+  case BT_GRPC_NOT_FOUND:
+  case BT_GRPC_ALREADY_EXISTS:
+  case BT_GRPC_PERMISSION_DENIED:
+  case BT_GRPC_FAILED_PRECONDITION:
+  case BT_GRPC_OUT_OF_RANGE:
+  case BT_GRPC_UNIMPLEMENTED:
+  case BT_GRPC_UNAUTHENTICATED:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
   (void)c;
   step_call *sc = ud;
@@ -316,6 +394,12 @@ static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
     } else {
       run->msgs[node->slot] = resp;
       run->codes[node->slot] = BT_GRPC_OK;
+      if (run->saga && node->comp) {
+        /* Now with the step's response: what its undo must send. */
+        compute_comp_request(run, node);
+        log_step(run, node, GW_STEP_COMMITTED, committed_logged, sc);
+        return;
+      }
     }
   } else {
     snprintf(msg, sizeof(msg), "step '%s' failed: %s", node->name, st->message);
@@ -324,6 +408,8 @@ static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
     run->codes[node->slot] = code;
     if (schedule_retry(run, sc, code))
       return;
+    if (run->saga && node->comp && surely_not_applied(code))
+      log_step(run, node, GW_STEP_FAILED, NULL, NULL);
     if (!(node->continue_on & (1u << code))) {
       finish(run, code, msg);
       return;
@@ -338,11 +424,65 @@ static const bt_client_callbacks step_cbs = {
     .on_done = step_done,
 };
 
+/* The compensation's request as it would be sent now (the step's own
+ * response reads as empty until it is in). */
+static void compute_comp_request(gw_run *run, const gw_node *node) {
+  gw_enc *enc = gw_enc_new(run->arena);
+  encode_mapping(run, node->comp->request, enc);
+  const uint8_t *bytes = gw_enc_data(enc, &run->comp_len[node->slot]);
+  run->comp_req[node->slot] = (uint8_t *)bytes;
+}
+
+static void log_step(gw_run *run, const gw_node *node, gw_step_state st,
+                     gw_sagalog_done_fn fn, void *ud) {
+  run->step_state[node->slot] = st;
+  gw_saga_record rec = {.kind = GW_REC_STEP,
+                        .saga_id = run->saga_id,
+                        .step = node->name,
+                        .step_index = (int)node->slot,
+                        .step_state = st,
+                        .comp_request = run->comp_req[node->slot],
+                        .comp_request_len = run->comp_len[node->slot]};
+  if (fn)
+    run->inflight++;
+  gw_saga_log(run->w, &rec, fn, ud);
+}
+
+static void send_step(gw_run *run, const gw_node *node);
+
+static void started_logged(void *ud, int err) {
+  step_call *sc = ud;
+  gw_run *run = sc->run;
+  run->inflight--;
+  if (run->done) {
+    maybe_free(run);
+    return;
+  }
+  if (err) {
+    finish(run, BT_GRPC_UNAVAILABLE, "the saga log cannot be written");
+    return;
+  }
+  send_step(run, sc->node);
+}
+
 static void start_step(gw_run *run, const gw_node *node) {
   step_call *sc = &run->steps[node->slot];
   sc->run = run;
   sc->node = node;
+  if (run->saga && node->comp && sc->attempt == 0) {
+    /* Logged before the call goes out: if we die now, the step counts as
+     * possibly committed and is compensated. */
+    sc->attempt++;
+    compute_comp_request(run, node);
+    log_step(run, node, GW_STEP_STARTED, started_logged, sc);
+    return;
+  }
   sc->attempt++;
+  send_step(run, node);
+}
+
+static void send_step(gw_run *run, const gw_node *node) {
+  step_call *sc = &run->steps[node->slot];
   sc->got_resp = 0;
   int64_t left = run->deadline - bt_now_ns();
   if (left <= 0) {
@@ -366,10 +506,14 @@ static void start_step(gw_run *run, const gw_node *node) {
   encode_mapping(run, node->request, enc);
   size_t len;
   const uint8_t *bytes = gw_enc_data(enc, &len);
-  bt_call_opts opts = {.timeout_ns = timeout, .metadata = run->md};
+  /* A saga's calls carry its id and the step for backends to deduplicate. */
+  bt_metadata *md =
+      run->saga ? gw_saga_metadata(run->md, run->saga_id, node->name, 0) : NULL;
+  bt_call_opts opts = {.timeout_ns = timeout, .metadata = md ? md : run->md};
   run->inflight++;
   sc->call =
       bt_channel_start_call(ch, node->method->path, NULL, &opts, &step_cbs, sc);
+  bt_metadata_free(md);
   bt_client_call_send_bytes(sc->call, bytes, len);
   bt_client_call_close_send(sc->call);
 }
@@ -395,11 +539,40 @@ static int guard_passes(gw_run *run, const gw_node *n) {
   return gw_expr_eval(n->when, &ctx);
 }
 
+static void completed_logged(void *ud, int err) {
+  gw_run *run = ud;
+  run->inflight--;
+  if (run->done) {
+    maybe_free(run);
+    return;
+  }
+  /* finish() frees the run when nothing else is outstanding. */
+  if (err) {
+    finish(run, BT_GRPC_UNAVAILABLE, "the saga log cannot be written");
+    return;
+  }
+  bt_call_send_bytes(run->call, run->resp_bytes, run->resp_len);
+  finish(run, BT_GRPC_OK, NULL);
+}
+
 static void respond(gw_run *run) {
   gw_enc *enc = gw_enc_new(run->arena);
   encode_mapping(run, run->flow->response, enc);
   size_t len;
   const uint8_t *bytes = gw_enc_data(enc, &len);
+  if (run->saga) {
+    /* Every step committed: the saga's end is durable before the client
+     * hears of it, and nothing will be compensated from here on. */
+    run->completed = 1;
+    run->resp_bytes = bytes;
+    run->resp_len = len;
+    gw_saga_record rec = {.kind = GW_REC_SAGA_STATE,
+                          .saga_id = run->saga_id,
+                          .saga_state = GW_SAGA_COMPLETED};
+    run->inflight++;
+    gw_saga_log(run->w, &rec, completed_logged, run);
+    return;
+  }
   bt_call_send_bytes(run->call, bytes, len);
   finish(run, BT_GRPC_OK, NULL);
 }
@@ -446,6 +619,42 @@ static void advance(gw_run *run) {
   }
   run->advancing = 0;
   maybe_free(run);
+}
+
+static void saga_started(void *ud, int err) {
+  gw_run *run = ud;
+  run->inflight--;
+  if (run->done) {
+    maybe_free(run);
+    return;
+  }
+  if (err) {
+    finish(run, BT_GRPC_UNAVAILABLE, "the saga log cannot be written");
+    return;
+  }
+  advance(run);
+}
+
+static void start_saga(gw_run *run, const uint8_t *request, size_t len) {
+  size_t n = run->flow->env.n;
+  run->saga = 1;
+  run->step_state = bt_arena_alloc(run->arena, n * sizeof(int));
+  for (size_t i = 0; i < n; i++)
+    run->step_state[i] = -1;
+  run->comp_req = bt_arena_calloc(run->arena, n * sizeof(*run->comp_req));
+  run->comp_len = bt_arena_calloc(run->arena, n * sizeof(*run->comp_len));
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 0; i < 32; i++)
+    run->saga_id[i] = hex[rand() & 15];
+  run->saga_id[32] = 0;
+  gw_saga_live_add(run->saga_id);
+  gw_saga_record rec = {.kind = GW_REC_SAGA_START,
+                        .saga_id = run->saga_id,
+                        .flow = run->flow->method->name,
+                        .request = request,
+                        .request_len = len};
+  run->inflight++;
+  gw_saga_log(run->w, &rec, saga_started, run);
 }
 
 static void deadline_passed(void *ud) {
@@ -511,5 +720,9 @@ void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
   run->md = gw_forward_metadata(w->gw->cfg, call);
   bt_call_on_cancel(call, client_cancelled, run);
   push(run, &flow->body);
+  if (flow->saga && w->gw->log) {
+    start_saga(run, bytes, len);
+    return;
+  }
   advance(run);
 }

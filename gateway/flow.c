@@ -26,6 +26,9 @@ typedef struct compiler {
   int *has_code;
   size_t n_roots, cap_roots;
   size_t n_calls;
+  int group;             /* next parallel group id */
+  int saga;              /* a compensation was seen */
+  const gw_node **steps; /* CALL nodes by slot */
 } compiler;
 
 static void error(compiler *c, const gw_ynode *at, const char *fmt, ...)
@@ -505,8 +508,8 @@ static void compile_retry(compiler *c, const gw_ynode *n, gw_retry *r) {
   if (a) {
     char *end;
     long v = is_scalar(a) ? strtol(a->value, &end, 10) : 0;
-    if (!is_scalar(a) || *end || v < 1 || v > 10)
-      error(c, a, "retry attempts must be 1..10");
+    if (!is_scalar(a) || *end || v < 1 || v > 100)
+      error(c, a, "retry attempts must be 1..100");
     else
       r->attempts = (uint32_t)v;
   }
@@ -519,9 +522,54 @@ static void compile_retry(compiler *c, const gw_ynode *n, gw_retry *r) {
     r->on_codes = code_list(c, gw_ynode_get(n, "on"), "retry on");
 }
 
+/* compensate: {call, request, timeout, retry}. Its mapping sees the
+ * step's own response too. A compensation is retried on any failure. */
+static gw_node *compile_comp(compiler *c, const gw_ynode *s, size_t slot) {
+  static const char *const keys[] = {"call", "request", "timeout", "retry",
+                                     NULL};
+  if (s->kind != GW_Y_MAP) {
+    error(c, s, "compensate must be a map with call and request");
+    return NULL;
+  }
+  check_keys(c, s, "compensate", keys);
+  gw_node *n = bt_arena_calloc(c->arena, sizeof(*n));
+  n->kind = GW_NODE_CALL;
+  n->line = s->line;
+  n->slot = slot;
+  n->name = c->names[slot];
+  n->method = resolve_call(c, gw_ynode_get(s, "call"), &n->backend);
+  if (!n->method)
+    return NULL;
+  const gw_ynode *req = gw_ynode_get(s, "request");
+  if (req) {
+    n->request = compile_mapping(c, req, n->method->input, slot + 1);
+    if (!n->request)
+      return NULL;
+  } else {
+    n->request = bt_arena_calloc(c->arena, sizeof(*n->request));
+    n->request->type = n->method->input;
+  }
+  n->timeout_ms = 5000;
+  if (gw_ynode_get(s, "timeout"))
+    duration(c, gw_ynode_get(s, "timeout"), "timeout", &n->timeout_ms);
+  const gw_ynode *retry = gw_ynode_get(s, "retry");
+  compile_retry(c, retry, &n->retry);
+  if (!retry || !gw_ynode_get(retry, "attempts"))
+    n->retry.attempts = 10;
+  if (!retry || !gw_ynode_get(retry, "backoff"))
+    n->retry.backoff_ms = 100;
+  if (!retry || !gw_ynode_get(retry, "max_backoff"))
+    n->retry.max_backoff_ms = 10000;
+  if (!retry || !gw_ynode_get(retry, "on"))
+    n->retry.on_codes = ~1u; /* every code but OK */
+  c->saga = 1;
+  return n;
+}
+
 static gw_node *compile_call(compiler *c, const gw_ynode *s, size_t visible) {
-  static const char *const keys[] = {"name",  "call", "request",     "timeout",
-                                     "retry", "when", "continue_on", NULL};
+  static const char *const keys[] = {"name",        "call",       "request",
+                                     "timeout",     "retry",      "when",
+                                     "continue_on", "compensate", NULL};
   check_keys(c, s, "call step", keys);
   const gw_ynode *name = gw_ynode_get(s, "name");
   if (!name || !is_scalar(name))
@@ -555,6 +603,12 @@ static gw_node *compile_call(compiler *c, const gw_ynode *s, size_t visible) {
     n->when = compile_cond(c, gw_ynode_get(s, "when"), visible);
     ok &= n->when != NULL;
   }
+  if (gw_ynode_get(s, "compensate")) {
+    n->comp = compile_comp(c, gw_ynode_get(s, "compensate"), n->slot);
+    ok &= n->comp != NULL;
+  }
+  n->group = c->group++;
+  c->steps[n->slot] = n;
   c->n_calls++;
   return ok ? n : NULL;
 }
@@ -586,6 +640,7 @@ static gw_node *compile_step(compiler *c, const gw_ynode *s, size_t *visible) {
     n->line = s->line;
     n->children = bt_arena_calloc(c->arena, p->n * sizeof(*n->children));
     int ok = 1;
+    int group = c->group;
     for (size_t i = 0; i < p->n; i++) {
       const gw_ynode *child = p->values[i];
       if (child->kind != GW_Y_MAP || !gw_ynode_get(child, "call")) {
@@ -595,11 +650,14 @@ static gw_node *compile_step(compiler *c, const gw_ynode *s, size_t *visible) {
       }
       /* Siblings run at the same time: none sees another's response. */
       gw_node *cn = compile_call(c, child, *visible);
-      if (cn)
+      if (cn) {
+        cn->group = group; /* compensated together */
         n->children[n->n_children++] = cn;
-      else
+      } else {
         ok = 0;
+      }
     }
+    c->group = group + 1;
     if (gw_ynode_get(s, "when"))
       n->when = compile_cond(c, gw_ynode_get(s, "when"), *visible);
     *visible += p->n;
@@ -732,6 +790,8 @@ static void compile_flow(compiler *c, const gw_ynode *key, const gw_ynode *body,
   check_keys(c, body, "flow", keys);
   c->n_roots = 0;
   c->n_calls = 0;
+  c->saga = 0;
+  c->group = 1;
   add_root(c, "request", m->input, 0);
   const gw_ynode *steps = gw_ynode_get(body, "steps");
   if (!steps) {
@@ -739,6 +799,7 @@ static void compile_flow(compiler *c, const gw_ynode *key, const gw_ynode *body,
     return;
   }
   collect_steps(c, steps);
+  c->steps = bt_arena_calloc(c->arena, c->n_roots * sizeof(*c->steps));
   if (gw_ynode_get(body, "timeout"))
     duration(c, gw_ynode_get(body, "timeout"), "timeout", &f->timeout_ms);
   size_t visible = 1;
@@ -755,11 +816,27 @@ static void compile_flow(compiler *c, const gw_ynode *key, const gw_ynode *body,
   f->env.types = c->types;
   f->env.has_code = c->has_code;
   f->n_calls = c->n_calls;
+  f->saga = c->saga;
+  f->steps = c->steps;
+  if (f->saga && !c->cfg->saga_line)
+    error(c, key,
+          "flow '%s' has compensations but no saga_log is configured "
+          "(saga_log: { sqlite: FILE } or { postgres: CONNINFO })",
+          key->value);
   /* The next flow gets fresh arrays: these now belong to f. */
   c->names = NULL;
   c->types = NULL;
   c->has_code = NULL;
   c->cap_roots = 0;
+}
+
+const gw_flow *gw_flows_find(const gw_flows *flows, const char *name) {
+  if (name[0] == '/')
+    name++;
+  for (size_t i = 0; i < flows->n; i++)
+    if (strcmp(flows->flows[i].method->name, name) == 0)
+      return &flows->flows[i];
+  return NULL;
 }
 
 int gw_flows_compile(const gw_config *cfg, const gw_registry *reg,

@@ -86,6 +86,8 @@ struct gw_node {
   uint32_t timeout_ms; /* 0: only the flow's deadline */
   gw_retry retry;
   uint32_t continue_on; /* codes after which the flow goes on (bit per code) */
+  gw_node *comp;        /* the compensating call (a CALL node), or NULL */
+  int group; /* steps of one parallel group share it (compensated together) */
   /* PARALLEL: CALL children, run at once, joined when all finish */
   gw_node **children;
   size_t n_children;
@@ -105,13 +107,18 @@ typedef struct gw_flow {
   gw_mapping *response;
   /* roots: 0 is "request", then every step in the order written */
   gw_expr_env env;
-  size_t n_calls; /* CALL nodes in the whole plan */
+  size_t n_calls;        /* CALL nodes in the whole plan */
+  int saga;              /* some step compensates: the run is logged */
+  const gw_node **steps; /* CALL nodes by slot (index 0 unused) */
 } gw_flow;
 
 typedef struct gw_flows {
   gw_flow *flows;
   size_t n;
 } gw_flows;
+
+/* The flow serving method name ("pkg.Service/Method"), or NULL. */
+const gw_flow *gw_flows_find(const gw_flows *flows, const char *name);
 
 /* Compiles every flow of cfg against reg. Errors go to diag (file:line);
  * returns the number of errors. Memory comes from arena. */

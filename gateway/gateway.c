@@ -44,10 +44,18 @@ void gw_gateway_free(gw_gateway *gw) {
   if (!gw)
     return;
   bt_server_free(gw->server);
+  gw_sagalog_close(gw->log);
   gw_registry_free(gw->reg);
   bt_free(gw->workers);
   bt_arena_free(gw->arena);
   bt_free(gw);
+}
+
+static void takeover_tick(void *ud) {
+  gw_worker *w = ud;
+  /* PostgreSQL: sagas of gateways whose lease ran out become ours. */
+  gw_saga_recover(w);
+  bt_timer_start(w->takeover, w->gw->cfg->saga_lease_ms);
 }
 
 static void worker_start(bt_loop *loop, int index, void *ud) {
@@ -59,6 +67,17 @@ static void worker_start(bt_loop *loop, int index, void *ud) {
   w->up = gw_upstreams_new(loop, gw->cfg);
   gw->workers[index] = w;
   current_worker = w;
+  if (gw->log) {
+    gw_sagalog_attach_loop(gw->log, loop);
+    if (index == 0) {
+      /* Sagas a crash left unfinished are driven to an end first. */
+      gw_saga_recover(w);
+      if (gw->cfg->saga_postgres) {
+        w->takeover = bt_timer_new(loop, takeover_tick, w);
+        bt_timer_start(w->takeover, gw->cfg->saga_lease_ms);
+      }
+    }
+  }
 }
 
 static void worker_stop(bt_loop *loop, int index, void *ud) {
@@ -67,6 +86,9 @@ static void worker_stop(bt_loop *loop, int index, void *ud) {
   gw_worker *w = gw->workers[index];
   if (!w)
     return;
+  bt_timer_free(w->takeover);
+  if (gw->log)
+    gw_sagalog_detach_loop(gw->log, loop);
   gw_upstreams_free(w->up);
   bt_free(w);
   gw->workers[index] = NULL;
@@ -151,8 +173,30 @@ static int register_methods(gw_gateway *gw) {
   return rv;
 }
 
+/* The saga log's options from the config. */
+gw_sagalog_opts gw_saga_log_opts(const gw_config *cfg) {
+  gw_sagalog_opts o = {.sqlite_path = cfg->saga_sqlite,
+                       .postgres = cfg->saga_postgres,
+                       .owner = cfg->saga_owner,
+                       .lease_ms = cfg->saga_lease_ms,
+                       .group_commit_us = cfg->saga_group_commit_us};
+  return o;
+}
+
 int gw_gateway_start(gw_gateway *gw) {
-  const gw_config *cfg = gw->cfg;
+  gw_config *cfg = gw->cfg;
+  if (cfg->saga_line) {
+    if (!cfg->saga_lease_ms)
+      cfg->saga_lease_ms = 10000;
+    char err[512];
+    gw_sagalog_opts so = gw_saga_log_opts(cfg);
+    gw->log = gw_sagalog_open(&so, err, sizeof(err));
+    if (!gw->log) {
+      fprintf(stderr, "baton-gateway: %s:%d: saga log: %s\n", cfg->path,
+              cfg->saga_line, err);
+      return -1;
+    }
+  }
   bt_server_opts o;
   bt_server_opts_init(&o);
   o.workers = cfg->workers;

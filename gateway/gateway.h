@@ -10,6 +10,7 @@
 #include "diag.h"
 #include "flow.h"
 #include "registry.h"
+#include "sagalog.h"
 
 typedef struct gw_upstreams gw_upstreams;
 
@@ -21,6 +22,7 @@ typedef struct gw_gateway {
   bt_server *server;
   struct gw_worker **workers;
   int n_workers;
+  gw_sagalog *log; /* NULL when no flow compensates */
 } gw_gateway;
 
 /* A worker thread's state; handlers find it with gw_worker_current. */
@@ -29,6 +31,7 @@ typedef struct gw_worker {
   bt_loop *loop;
   int index;
   gw_upstreams *up;
+  bt_timer *takeover; /* worker 0 with PostgreSQL: lease takeovers */
 } gw_worker;
 
 /* Loads config, descriptors and flows. Every error goes to diag; returns
@@ -40,6 +43,9 @@ int gw_gateway_start(gw_gateway *gw);
 /* Drains and stops (safe from a signal handler). */
 void gw_gateway_shutdown(gw_gateway *gw);
 void gw_gateway_wait(gw_gateway *gw);
+
+/* The saga log's options from the config. */
+gw_sagalog_opts gw_saga_log_opts(const gw_config *cfg);
 
 /* The calling worker thread's state. */
 gw_worker *gw_worker_current(void);
@@ -57,6 +63,38 @@ void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
  * gw_route_config (NULL: find it by prefix). */
 void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
                      const void *handlers, void *ud);
+/* saga.c: compensations, driven the same way for a live run that failed
+ * and for a saga recovered from the log after a crash. */
+typedef struct gw_comp_input {
+  int slot;            /* the step (index into flow->steps) */
+  gw_step_state state; /* STARTED / COMMITTED (or COMPENSATION_FAILED on a
+                          retry): all are compensated */
+  const uint8_t *req;  /* the compensation's request bytes (copied) */
+  size_t len;
+  uint32_t attempts;
+} gw_comp_input;
+
+/* Compensates the given steps in reverse order (a parallel group's steps
+ * together), logging each outcome and the saga's end. Runs in the
+ * background on w's loop. */
+void gw_saga_compensate(gw_worker *w, const gw_flow *flow, const char *saga_id,
+                        const gw_comp_input *in, size_t n);
+/* Claims the sagas this gateway must finish (its own unfinished ones and,
+ * with PostgreSQL, those of gateways whose lease expired) and compensates
+ * them. Called on worker 0 at start and then every lease period. */
+void gw_saga_recover(gw_worker *w);
+/* The set of sagas this process is driving (live runs and compensations):
+ * add returns 0 when id was there already. */
+int gw_saga_live_add(const char *id);
+void gw_saga_live_remove(const char *id);
+/* Appends rec to the log (see gw_sagalog_append). */
+void gw_saga_log(gw_worker *w, const gw_saga_record *rec, gw_sagalog_done_fn fn,
+                 void *ud);
+/* Metadata for a saga call: base plus baton-saga-id and baton-step.
+ * The caller frees it (bt_metadata_free). */
+bt_metadata *gw_saga_metadata(const bt_metadata *base, const char *saga_id,
+                              const char *step, int compensation);
+
 /* Request metadata to send upstream: the configured keys, and traceparent
  * (forwarded, or made up when the client sent none). */
 bt_metadata *gw_forward_metadata(const gw_config *cfg, bt_call *call);

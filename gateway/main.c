@@ -19,6 +19,12 @@ static void usage(FILE *out) {
           "usage: baton-gateway --config FILE   run the gateway\n"
           "       baton-gateway --check FILE    validate config, descriptors "
           "and flows, then exit\n"
+          "       baton-gateway sagas --config FILE [--state STATE] [--retry "
+          "SAGA_ID]\n"
+          "                                     list sagas (by state: RUNNING, "
+          "COMPENSATING,\n"
+          "                                     COMPLETED, COMPENSATED, "
+          "COMPENSATION_FAILED) or retry a failed one\n"
           "       baton-gateway --version\n"
           "       baton-gateway --help\n"
           "\n"
@@ -43,8 +49,103 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name) {
   return NULL;
 }
 
+static void print_saga(const gw_saga_view *s, void *ud) {
+  (void)ud;
+  time_t t = (time_t)(s->updated_ms / 1000);
+  struct tm tm;
+  char when[32];
+  gmtime_r(&t, &tm);
+  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  printf("%s  %-20s %s  %s  owner=%s\n", s->saga_id,
+         gw_saga_state_name(s->state), when, s->flow,
+         s->owner ? s->owner : "-");
+  static const char *const step_states[] = {
+      "STARTED", "COMMITTED", "FAILED", "COMPENSATED", "COMPENSATION_FAILED"};
+  for (size_t i = 0; i < s->n_steps; i++) {
+    const gw_saga_step_view *st = &s->steps[i];
+    printf("    step %-16s %-20s attempts=%u\n", st->name,
+           (unsigned)st->state < 5 ? step_states[st->state] : "?",
+           st->attempts);
+  }
+}
+
+/* baton-gateway sagas --config FILE [--state STATE] [--retry ID] */
+static int sagas_command(int argc, char **argv) {
+  const char *config = NULL, *state = NULL, *retry = NULL;
+  for (int i = 2; i < argc; i++) {
+    const char *v;
+    if ((v = flag_value(argc, argv, &i, "--config")))
+      config = v;
+    else if ((v = flag_value(argc, argv, &i, "--state")))
+      state = v;
+    else if ((v = flag_value(argc, argv, &i, "--retry")))
+      retry = v;
+    else {
+      fprintf(stderr, "baton-gateway sagas: unknown argument '%s'\n", argv[i]);
+      return 2;
+    }
+  }
+  if (!config) {
+    usage(stderr);
+    return 2;
+  }
+  int want = -1;
+  if (state && (want = gw_saga_state_parse(state)) < 0) {
+    fprintf(stderr, "baton-gateway sagas: unknown state '%s'\n", state);
+    return 2;
+  }
+  bt_arena *arena = bt_arena_new(16384);
+  gw_diag diag;
+  gw_diag_init(&diag);
+  gw_config *cfg = gw_config_load(config, arena, &diag);
+  int rv = 1;
+  if (!cfg) {
+    gw_diag_print(&diag);
+    goto out;
+  }
+  if (!cfg->saga_line) {
+    fprintf(stderr, "baton-gateway sagas: %s has no saga_log\n", config);
+    goto out;
+  }
+  if (!cfg->saga_lease_ms)
+    cfg->saga_lease_ms = 10000;
+  char err[512];
+  gw_sagalog_opts so = gw_saga_log_opts(cfg);
+  so.owner = "baton-gateway-sagas-command";
+  gw_sagalog *log = gw_sagalog_open(&so, err, sizeof(err));
+  if (!log) {
+    fprintf(stderr, "baton-gateway sagas: %s\n", err);
+    goto out;
+  }
+  if (retry) {
+    int r = gw_sagalog_retry(log, retry);
+    if (r == 0)
+      printf("saga %s is COMPENSATING again; a running gateway (or the next "
+             "one to start) finishes it\n",
+             retry);
+    else
+      fprintf(stderr, "baton-gateway sagas: cannot retry %s: %s\n", retry,
+              r == BT_ERR_NOTFOUND ? "no such saga"
+                                   : "it is not COMPENSATION_FAILED");
+    rv = r == 0 ? 0 : 1;
+  } else {
+    int n = gw_sagalog_list(log, want, print_saga, NULL);
+    if (n >= 0) {
+      printf("%d saga%s\n", n, n == 1 ? "" : "s");
+      rv = 0;
+    }
+  }
+  gw_sagalog_close(log);
+out:
+  gw_diag_clear(&diag);
+  bt_arena_free(arena);
+  return rv;
+}
+
 int main(int argc, char **argv) {
   const char *config = NULL;
+  if (argc > 1 && strcmp(argv[1], "sagas") == 0)
+    return sagas_command(argc, argv);
   int check = 0;
   for (int i = 1; i < argc; i++) {
     const char *v;

@@ -11,6 +11,9 @@ PACKAGES=(
   # runtime libraries
   libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev libssl-dev zlib1g-dev libuv1-dev
   libyaml-dev
+  # the gateway's saga log: SQLite (embedded) and libpq, and the PostgreSQL
+  # server the tests start a throwaway cluster of (tests/e2e/pg.sh)
+  libsqlite3-dev libpq-dev postgresql
   # protoc (+ C++ protobuf headers for protoc-gen-baton's plugin interface)
   protobuf-compiler libprotobuf-dev libprotoc-dev
   # unit tests

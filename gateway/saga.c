@@ -1,0 +1,339 @@
+/* saga.c: compensations. When a saga fails — live, or found unfinished in
+ * the log after a crash — its committed (and possibly committed) steps are
+ * undone in reverse order, a parallel group's steps together. Each
+ * compensation is retried with capped exponential backoff up to its limit;
+ * one that never succeeds marks the saga COMPENSATION_FAILED: kept, logged
+ * at error level and listed by `baton-gateway sagas`, never dropped.
+ * Compensations are not bound by the client's deadline. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <baton/status.h>
+
+#include "gateway.h"
+
+typedef struct comp_task comp_task;
+typedef struct compensation compensation;
+
+struct comp_task {
+  compensation *cp;
+  const gw_node *step; /* the forward step; step->comp is the call */
+  uint8_t *req;
+  size_t len;
+  uint32_t attempts;
+  bt_client_call *call;
+  bt_timer *timer;
+  int done;
+};
+
+struct compensation {
+  bt_arena *arena;
+  gw_worker *w;
+  const gw_flow *flow;
+  char *saga_id;
+  comp_task *tasks; /* by slot, descending */
+  size_t n;
+  size_t group_start, group_end; /* the tasks running now */
+  size_t pending;                /* tasks of this group not done, log waits */
+  int failed;
+  int ending;
+};
+
+static void run_group(compensation *cp);
+
+/* ---- sagas this process is driving ----------------------------------
+ * A lease takeover must not pick up a saga that is still running here: the
+ * set of live saga ids is checked before recovering one. Shared by every
+ * worker; touched at a saga's start and end only. */
+#define LIVE_BUCKETS 1024
+
+typedef struct live_id {
+  struct live_id *next;
+  char id[40];
+} live_id;
+
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static live_id *live[LIVE_BUCKETS];
+
+static unsigned live_bucket(const char *id) {
+  unsigned h = 2166136261u;
+  for (; *id; id++)
+    h = (h ^ (unsigned char)*id) * 16777619u;
+  return h % LIVE_BUCKETS;
+}
+
+/* Adds id; returns 0 when it was already there. */
+int gw_saga_live_add(const char *id) {
+  unsigned b = live_bucket(id);
+  pthread_mutex_lock(&live_mu);
+  for (live_id *l = live[b]; l; l = l->next) {
+    if (strcmp(l->id, id) == 0) {
+      pthread_mutex_unlock(&live_mu);
+      return 0;
+    }
+  }
+  live_id *l = bt_calloc(1, sizeof(*l));
+  snprintf(l->id, sizeof(l->id), "%s", id);
+  l->next = live[b];
+  live[b] = l;
+  pthread_mutex_unlock(&live_mu);
+  return 1;
+}
+
+void gw_saga_live_remove(const char *id) {
+  unsigned b = live_bucket(id);
+  pthread_mutex_lock(&live_mu);
+  for (live_id **p = &live[b]; *p; p = &(*p)->next) {
+    if (strcmp((*p)->id, id) == 0) {
+      live_id *l = *p;
+      *p = l->next;
+      bt_free(l);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&live_mu);
+}
+
+void gw_saga_log(gw_worker *w, const gw_saga_record *rec, gw_sagalog_done_fn fn,
+                 void *ud) {
+  gw_sagalog_append(w->gw->log, rec, w->loop, fn, ud);
+}
+
+bt_metadata *gw_saga_metadata(const bt_metadata *base, const char *saga_id,
+                              const char *step, int compensation) {
+  bt_metadata *md = bt_metadata_new(NULL);
+  for (size_t i = 0; base && i < bt_metadata_count(base); i++) {
+    const char *key;
+    const uint8_t *value;
+    size_t len;
+    bt_metadata_at(base, i, &key, &value, &len);
+    bt_metadata_add(md, key, strlen(key), value, len);
+  }
+  bt_metadata_add_str(md, "baton-saga-id", saga_id);
+  char buf[160];
+  snprintf(buf, sizeof(buf), "%s%s", compensation ? "compensate:" : "", step);
+  bt_metadata_add_str(md, "baton-step", buf);
+  return md;
+}
+
+static void cp_free(compensation *cp) {
+  for (size_t i = 0; i < cp->n; i++)
+    bt_timer_free(cp->tasks[i].timer);
+  bt_arena_free(cp->arena);
+}
+
+static void ended(void *ud, int err) {
+  compensation *cp = ud;
+  if (err)
+    fprintf(stderr, "baton-gateway: saga %s: cannot log its end\n",
+            cp->saga_id);
+  gw_saga_live_remove(cp->saga_id);
+  cp_free(cp);
+}
+
+static void finish_saga(compensation *cp) {
+  gw_saga_state st =
+      cp->failed ? GW_SAGA_COMPENSATION_FAILED : GW_SAGA_COMPENSATED;
+  if (cp->failed)
+    fprintf(stderr,
+            "baton-gateway: ERROR saga %s (%s) is COMPENSATION_FAILED: a "
+            "compensation gave up; see baton-gateway sagas --state "
+            "COMPENSATION_FAILED\n",
+            cp->saga_id, cp->flow->method->name);
+  gw_saga_record rec = {
+      .kind = GW_REC_SAGA_STATE, .saga_id = cp->saga_id, .saga_state = st};
+  gw_saga_log(cp->w, &rec, ended, cp);
+}
+
+static void task_logged(void *ud, int err) {
+  (void)err;
+  comp_task *t = ud;
+  compensation *cp = t->cp;
+  if (--cp->pending == 0)
+    run_group(cp);
+}
+
+static void task_done(comp_task *t, int ok) {
+  compensation *cp = t->cp;
+  t->done = 1;
+  if (!ok)
+    cp->failed = 1;
+  gw_saga_record rec = {.kind = GW_REC_STEP,
+                        .saga_id = cp->saga_id,
+                        .step = t->step->name,
+                        .step_index = (int)t->step->slot,
+                        .step_state = ok ? GW_STEP_COMPENSATED
+                                         : GW_STEP_COMPENSATION_FAILED,
+                        .comp_request = t->req,
+                        .comp_request_len = t->len,
+                        .attempts = t->attempts};
+  gw_saga_log(cp->w, &rec, task_logged, t);
+}
+
+static void send_task(comp_task *t);
+
+static void retry_fired(void *ud) {
+  send_task(ud);
+}
+
+static void comp_done(bt_client_call *c, const bt_status *st, void *ud) {
+  (void)c;
+  comp_task *t = ud;
+  const gw_node *comp = t->step->comp;
+  t->call = NULL;
+  if (st->code == BT_GRPC_OK) {
+    task_done(t, 1);
+    return;
+  }
+  fprintf(stderr,
+          "baton-gateway: saga %s: compensation of step '%s' failed "
+          "(attempt %u of %u): %s: %s\n",
+          t->cp->saga_id, t->step->name, t->attempts, comp->retry.attempts,
+          bt_grpc_code_name(st->code), st->message);
+  if (t->attempts >= comp->retry.attempts ||
+      !(comp->retry.on_codes & (1u << st->code))) {
+    task_done(t, 0);
+    return;
+  }
+  uint64_t ms = comp->retry.backoff_ms;
+  for (uint32_t i = 1; i < t->attempts && ms < comp->retry.max_backoff_ms; i++)
+    ms *= 2;
+  if (ms > comp->retry.max_backoff_ms)
+    ms = comp->retry.max_backoff_ms;
+  if (ms > 1)
+    ms = ms / 2 + (uint64_t)rand() % (ms / 2 + 1);
+  if (!t->timer)
+    t->timer = bt_timer_new(t->cp->w->loop, retry_fired, t);
+  bt_timer_start(t->timer, ms);
+}
+
+static const bt_client_callbacks comp_cbs = {.on_done = comp_done};
+
+static void send_task(comp_task *t) {
+  compensation *cp = t->cp;
+  const gw_node *comp = t->step->comp;
+  t->attempts++;
+  bt_channel *ch = gw_upstreams_pick(cp->w->up, comp->backend);
+  if (!ch) {
+    bt_status st = {.code = BT_GRPC_UNAVAILABLE,
+                    .message = "backend has no usable endpoint"};
+    comp_done(NULL, &st, t);
+    return;
+  }
+  bt_metadata *md = gw_saga_metadata(NULL, cp->saga_id, t->step->name, 1);
+  bt_call_opts opts = {.timeout_ns = (int64_t)comp->timeout_ms * 1000000,
+                       .metadata = md};
+  t->call =
+      bt_channel_start_call(ch, comp->method->path, NULL, &opts, &comp_cbs, t);
+  bt_metadata_free(md);
+  bt_client_call_send_bytes(t->call, t->req, t->len);
+  bt_client_call_close_send(t->call);
+}
+
+/* Starts the next group of tasks (same group id), or ends the saga. */
+static void run_group(compensation *cp) {
+  cp->group_start = cp->group_end;
+  if (cp->group_start >= cp->n) {
+    finish_saga(cp);
+    return;
+  }
+  int group = cp->tasks[cp->group_start].step->group;
+  size_t end = cp->group_start;
+  while (end < cp->n && cp->tasks[end].step->group == group)
+    end++;
+  cp->group_end = end;
+  cp->pending = end - cp->group_start;
+  for (size_t i = cp->group_start; i < end; i++)
+    send_task(&cp->tasks[i]);
+}
+
+static void compensating_logged(void *ud, int err) {
+  compensation *cp = ud;
+  if (err)
+    fprintf(stderr, "baton-gateway: saga %s: cannot log COMPENSATING\n",
+            cp->saga_id);
+  run_group(cp);
+}
+
+static int by_slot_desc(const void *a, const void *b) {
+  const comp_task *x = a, *y = b;
+  return (int)y->step->slot - (int)x->step->slot;
+}
+
+void gw_saga_compensate(gw_worker *w, const gw_flow *flow, const char *saga_id,
+                        const gw_comp_input *in, size_t n) {
+  bt_arena *arena = bt_arena_new(4096);
+  compensation *cp = bt_arena_calloc(arena, sizeof(*cp));
+  cp->arena = arena;
+  cp->w = w;
+  cp->flow = flow;
+  cp->saga_id = bt_arena_strndup(arena, saga_id, strlen(saga_id));
+  cp->tasks = bt_arena_calloc(arena, (n ? n : 1) * sizeof(*cp->tasks));
+  for (size_t i = 0; i < n; i++) {
+    if (in[i].slot <= 0 || (size_t)in[i].slot >= flow->env.n)
+      continue;
+    const gw_node *step = flow->steps[in[i].slot];
+    if (!step || !step->comp)
+      continue;
+    comp_task *t = &cp->tasks[cp->n++];
+    t->cp = cp;
+    t->step = step;
+    t->req = bt_arena_memdup(arena, in[i].req, in[i].len);
+    t->len = in[i].len;
+  }
+  qsort(cp->tasks, cp->n, sizeof(*cp->tasks), by_slot_desc);
+  /* Members of a parallel group sit next to each other: their slots are
+   * consecutive. */
+  gw_saga_record rec = {.kind = GW_REC_SAGA_STATE,
+                        .saga_id = cp->saga_id,
+                        .saga_state = GW_SAGA_COMPENSATING};
+  gw_saga_log(w, &rec, compensating_logged, cp);
+}
+
+/* ---- recovery -------------------------------------------------------- */
+
+static void recover_one(const gw_saga_view *s, void *ud) {
+  gw_worker *w = ud;
+  if (!gw_saga_live_add(s->saga_id))
+    return; /* running here already */
+  const gw_flow *flow = gw_flows_find(&w->gw->flows, s->flow);
+  if (!flow) {
+    fprintf(stderr,
+            "baton-gateway: ERROR saga %s: flow %s is no longer configured; "
+            "left unfinished\n",
+            s->saga_id, s->flow);
+    gw_saga_live_remove(s->saga_id);
+    return;
+  }
+  gw_comp_input *in = bt_calloc(s->n_steps ? s->n_steps : 1, sizeof(*in));
+  size_t n = 0;
+  for (size_t i = 0; i < s->n_steps; i++) {
+    const gw_saga_step_view *st = &s->steps[i];
+    /* STARTED: in flight when the gateway died, possibly committed. */
+    if (st->state == GW_STEP_STARTED || st->state == GW_STEP_COMMITTED ||
+        st->state == GW_STEP_COMPENSATION_FAILED) {
+      in[n].slot = st->index;
+      in[n].state = st->state;
+      in[n].req = st->comp_request;
+      in[n].len = st->comp_request_len;
+      n++;
+    }
+  }
+  fprintf(stderr,
+          "baton-gateway: recovering saga %s (%s, was %s): compensating %zu "
+          "step%s\n",
+          s->saga_id, s->flow, gw_saga_state_name(s->state), n,
+          n == 1 ? "" : "s");
+  gw_saga_compensate(w, flow, s->saga_id, in, n);
+  bt_free(in);
+}
+
+void gw_saga_recover(gw_worker *w) {
+  if (!w->gw->log)
+    return;
+  int n = gw_sagalog_claim_unfinished(w->gw->log, recover_one, w);
+  if (n < 0)
+    fprintf(stderr, "baton-gateway: cannot read the saga log for recovery\n");
+}
