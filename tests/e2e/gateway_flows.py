@@ -259,7 +259,7 @@ def case_killed_backend(env, check):
         err, ms = timed(lambda: st.place_order(env.order(3 + i), timeout=ge.RPC_WAIT))
         check(err is not None and err.code().name == "UNAVAILABLE" and "step 'pay'" in err.details()
               and ms < 1500,
-              f"killed payments, call {i}: UNAVAILABLE naming step 'pay' well before the 2 s flow timeout, "
+              f"killed payments, call {i}: UNAVAILABLE naming step 'pay' well before the 5 s flow timeout, "
               f"got {ge.describe_error(err)} after {ms:.0f} ms")
     check(orders.get().calls == before + 3, "the steps before 'pay' still ran")
     # The rest of the gateway is unaffected.
@@ -358,7 +358,7 @@ def case_route_deadline_cancel(env, check):
     pay.reset()
     slow = env.shop.ChargeRequest(order_id="o-2", amount_cents=100, card_token="tok_slow")
     err, ms = timed(lambda: charge(slow, timeout=ge.RPC_WAIT))
-    check(err is not None and err.code().name == "DEADLINE_EXCEEDED" and ms <= ROUTE_TIMEOUT_MS + 100,
+    check(err is not None and err.code().name == "DEADLINE_EXCEEDED" and ms <= ROUTE_TIMEOUT_MS + 250,  # loose: a loaded CI machine, sanitizers
           f"a 500 ms answer behind a {ROUTE_TIMEOUT_MS} ms route timeout: DEADLINE_EXCEEDED, "
           f"got {ge.describe_error(err)} after {ms:.0f} ms")
     s = pay.wait_for(lambda s: s.cancelled >= 1, timeout=2)

@@ -45,7 +45,8 @@ import time
 import harness
 import gateway_env as ge
 import saga_env as se
-from saga_env import ops, op_names, find_op, expect_error, saga_of, check_sequence, check_refund_then_cancel, check_log
+from saga_env import (ops, op_names, find_op, expect_error, saga_of, check_sequence, check_refund_then_cancel,
+                      check_log)
 
 
 # ---- cases -------------------------------------------------------------------------
@@ -277,7 +278,8 @@ def case_client_cancel(env, check):
     pay_key = find_op(st["payments"], "pay").key
     check_refund_then_cancel(check, env, saga, pay_key, res_key, "client cancel")
     s = env.seats.wait(lambda s: s.cancelled >= 1, 3)
-    check(s.cancelled == 1 and not s.ops, f"seats: the assignment cancelled, not applied ({s.cancelled}, {ops(s)})")
+    check(s.cancelled == 1 and not s.ops,
+          f"seats: the assignment cancelled, not applied ({s.cancelled}, {ops(s)})")
     check_log(check, gw, saga, "COMPENSATED", {"reserve": "COMPENSATED", "pay": "COMPENSATED"}, "client cancel")
 
 

@@ -39,7 +39,7 @@ import time
 import harness
 import gateway_env as ge
 import saga_env as se
-from saga_env import ops, op_names, find_op, expect_error, saga_of, check_sequence, check_log
+from saga_env import ops, op_names, find_op, expect_error, saga_of, check_log
 
 
 def log_before_kill(check, gw, saga, steps, what):
@@ -152,7 +152,8 @@ def case_kill_in_flight_never(env, check):
     log_before_kill(check, gw, saga, {"reserve": "COMMITTED", "pay": "STARTED"}, "in flight, never applied")
     st = crash_and_recover(env, check, gw, fut, saga, "in flight, never applied")
     p = env.pay.wait(lambda s: s.cancelled >= 1, 5)
-    check(p.cancelled == 1 and not p.ops, f"the held payment was cancelled, never applied ({p.cancelled}, {ops(p)})")
+    check(p.cancelled == 1 and not p.ops,
+          f"the held payment was cancelled, never applied ({p.cancelled}, {ops(p)})")
     res_key, _ = keys(st, saga)
     restart(env, gw, saga)
     se.check_refund_then_cancel(check, env, saga, "", res_key, "in flight, never applied", paid=False)

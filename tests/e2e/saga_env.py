@@ -264,26 +264,26 @@ class Gateway:
         self.starts += 1
         pname = self.name if self.starts == 1 else f"{self.name}#{self.starts}"
         self.proc, self.port = harness.start_server(pname, self.argv, ready=ge.READY, timeout=30)
-        self.proc.must_exit_0 = True
+        self._running()
+        return self
+
+    def _running(self):
+        self.proc.must_exit_0 = True  # SIGTERM drains and exits 0
         self.ch = ge.channel(self.port)
         _, travel_pb2 = travel_messages()
         self.book_trip = ge.unary(self.ch, "/travel.v1.Travel/BookTrip", travel_pb2.Booking)
-        return self
 
     def start_expecting_failure(self, timeout=30):
-        """Starts it and waits for its exit: (Process, exit status or None if it is still running)."""
+        """Starts it when it may refuse to: (Process, exit status). The status is None when it
+        became ready (then self.proc is the Process) or was still starting after timeout (killed)."""
         self.starts += 1
         port = harness.free_port()
         p = harness.Process(f"{self.name}#{self.starts}", self.argv(port))
         deadline = time.monotonic() + timeout
         while p.alive() and time.monotonic() < deadline:
             if p.wait_for_line(ge.READY, 0.2):
-                self.proc = p
-                self.port = port
-                self.ch = ge.channel(self.port)
-                _, travel_pb2 = travel_messages()
-                self.book_trip = ge.unary(self.ch, "/travel.v1.Travel/BookTrip", travel_pb2.Booking)
-                self.proc.must_exit_0 = True
+                self.proc, self.port = p, port
+                self._running()
                 return p, None
         if p.alive():
             p.kill()

@@ -38,7 +38,7 @@ from pathlib import Path
 import harness
 import gateway_env as ge
 import saga_env as se
-from saga_env import ops, op_names, find_op, expect_error
+from saga_env import op_names, find_op, expect_error
 
 PAGE = 4096
 

@@ -14,6 +14,10 @@ the same saga log with different owners and a 1 s lease:
                 each payment refunded, each reservation cancelled, once;
                 `sagas --state COMPENSATED` lists the three with owner B.
                 B's own booking succeeds, COMPLETED, nothing of it undone.
+  slow_compensation  one gateway, a 1 s lease: a refund that takes 3 s,
+                then refunds refused for 2.5 s: each compensation is sent
+                once (retried, not doubled by the gateway's periodic
+                takeover of its own sagas), the saga ends COMPENSATED.
 
   saga_postgres.py --case=NAME --gateway=PATH --travel-bin-dir=DIR
                    [--descriptors=travel_proto.pb] [--pg-script=pg.sh]
@@ -110,8 +114,51 @@ def case_two_gateways(env, check):
     check(not unfinished, f"no saga left unfinished ({unfinished})")
 
 
+def case_slow_compensation(env, check):
+    conninfo = env.postgres()
+    gw = env.gateway("gw-a", saga_log=pg_log(conninfo, "gw-a"), comp_timeout="10s")
+    # 1. A refund that takes 3 s, three leases (within the compensation's
+    # timeout): the gateway's periodic takeover must not start a second
+    # compensation of its own saga.
+    env.pay.configure(delay_ms=3000, delay_methods=["Refund"])
+    err = ge.rpc_error(lambda: gw.book(flight="FULL"))
+    se.expect_error(check, err, "RESOURCE_EXHAUSTED", "full flight", step="seat")
+    saga = se.saga_of(env.res.get(), "create")
+    r = env.res.wait(lambda st: "cancel" in op_names(st, saga), 15)
+    time.sleep(0.5)
+    p, r = env.pay.get(), env.res.get()
+    check(p.calls == 2 and p.duplicates_ignored == 0 and op_names(p, saga) == ["pay", "refund"],
+          f"slow refund: sent once (payments calls {p.calls}, duplicates {p.duplicates_ignored}, "
+          f"ops {ops(p, saga)})")
+    check(r.calls == 2 and r.duplicates_ignored == 0 and op_names(r, saga) == ["create", "cancel"],
+          f"slow refund: cancel sent once (reservations calls {r.calls}, duplicates {r.duplicates_ignored})")
+    check_log(check, gw, saga, "COMPENSATED", {"reserve": "COMPENSATED", "pay": "COMPENSATED"}, "slow refund")
+    for b in env.backends.values():
+        b.reset()
+
+    # 2. Refunds refused for 2.5 s, then accepted: one retry loop, not two.
+    env.pay.configure(unavailable_methods=["Refund"])
+    err = ge.rpc_error(lambda: gw.book(flight="FULL"))
+    se.expect_error(check, err, "RESOURCE_EXHAUSTED", "full flight", step="seat")
+    saga = se.saga_of(env.res.get(), "create")
+    time.sleep(2.5)
+    p = env.pay.configure()
+    harness.log(f"  refund attempts refused while switched off: {p.unavailable}")
+    check(p.unavailable >= 2, f"refunds were retried while refused ({p.unavailable} attempts)")
+    r = env.res.wait(lambda st: "cancel" in op_names(st, saga), 15)
+    time.sleep(0.5)
+    p, r = env.pay.get(), env.res.get()
+    check(op_names(p, saga) == ["pay", "refund"] and p.duplicates_ignored == 0,
+          f"refund retried: applied once, never sent twice (ops {ops(p, saga)}, "
+          f"duplicates {p.duplicates_ignored})")
+    check(op_names(r, saga) == ["create", "cancel"] and r.duplicates_ignored == 0,
+          f"refund retried: one cancel (ops {ops(r, saga)}, duplicates {r.duplicates_ignored})")
+    check_log(check, gw, saga, "COMPENSATED", {"reserve": "COMPENSATED", "pay": "COMPENSATED"}, "refund retried")
+
+
 CASES = {
     "two_gateways": (case_two_gateways, {}),
+    "slow_compensation": (case_slow_compensation, {}),
 }
 
 if __name__ == "__main__":
