@@ -68,7 +68,7 @@ class Proc:
 
 
 def test_reservations(r, pb):
-    state, travel = pb
+    _, travel = pb
     print("== Reservations: idempotent Create and Cancel")
     md = saga_md("saga-1", "reserve")
     a = r.create(travel.CreateReservationRequest(customer_id="c1", flight_id="F1"), metadata=md)
@@ -122,7 +122,7 @@ def test_reservations(r, pb):
 
 
 def test_payments(p, pb):
-    state, travel = pb
+    _, travel = pb
     print("== Payments: declined cards, refunds, no-op refunds")
     md = saga_md("saga-1", "pay")
     e1 = error_of(p.pay, travel.PayRequest(reservation_id="res-1", card_token="tok_declined",
@@ -164,7 +164,7 @@ def test_payments(p, pb):
 
 
 def test_seats(st, pb):
-    state, travel = pb
+    _, travel = pb
     print("== Seats: assignment and a full flight")
     e = error_of(st.assign, travel.AssignSeatRequest(reservation_id="res-1", flight_id="FULL"),
                  metadata=saga_md("saga-1", "seat"))
@@ -182,7 +182,7 @@ def test_seats(st, pb):
 
 
 def test_switches(r, pb):
-    state, travel = pb
+    _, travel = pb
     req = travel.CreateReservationRequest(customer_id="c", flight_id="F1")
     r.reset()
     print("== switches: a call held 500 ms whose caller gives up applies nothing")
@@ -225,7 +225,7 @@ def test_switches(r, pb):
           "one create for saga-d4")
 
     print("== switches: unavailable, then back")
-    st = r.configure(unavailable_methods=["Cancel"])
+    r.configure(unavailable_methods=["Cancel"])
     e = error_of(r.cancel, travel.CancelReservationRequest(reservation_id=out[0].id),
                  metadata=saga_md("saga-d4", "compensate:reserve"))
     check(e is not None and e.code() == grpc.StatusCode.UNAVAILABLE, f"UNAVAILABLE ({e and e.details()})")
@@ -247,7 +247,7 @@ def test_switches(r, pb):
 
 
 def test_flags(bin_dir, pb):
-    state, travel = pb
+    _, travel = pb
     print("== command line")
     bad = subprocess.run([str(bin_dir / "travel-seats"), "--port=0", "--delay_ms=x"],
                          capture_output=True, text=True)

@@ -292,12 +292,14 @@ class Gateway:
         return p, p.wait_exit(5)
 
     def kill(self):
-        """SIGKILL, as a crash: nothing is flushed, nothing is drained."""
+        """SIGKILL, as a crash: nothing is flushed, nothing is drained.
+        The client channel closes only after the kill: closed first, the
+        gateway would see its calls cancelled and start compensating."""
+        self.proc.kill()
+        rc = self.proc.wait_exit(5)
         if self.ch:
             self.ch.close()
             self.ch = None
-        self.proc.kill()
-        rc = self.proc.wait_exit(5)
         harness.log(f"[{self.proc.name}] SIGKILLed (status {rc})")
         self.proc = None
 
