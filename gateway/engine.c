@@ -27,6 +27,8 @@ typedef struct step_call {
   uint8_t *resp;
   size_t resp_len;
   int got_resp;
+  int maybe_applied; /* an earlier attempt ended in a way that may have
+                        applied it (timeout, reset, UNAVAILABLE...) */
 } step_call;
 
 typedef struct frame {
@@ -406,9 +408,16 @@ static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
   }
   if (code != BT_GRPC_OK) {
     run->codes[node->slot] = code;
+    if (!surely_not_applied(code))
+      sc->maybe_applied = 1;
     if (schedule_retry(run, sc, code))
       return;
-    if (run->saga && node->comp && surely_not_applied(code))
+    if (!surely_not_applied(code))
+      sc->maybe_applied = 1;
+    /* FAILED (nothing to undo) only when no attempt may have applied it:
+     * ALREADY_EXISTS after a timed-out first try is the first try. */
+    if (run->saga && node->comp && surely_not_applied(code) &&
+        !sc->maybe_applied)
       log_step(run, node, GW_STEP_FAILED, NULL, NULL);
     if (!(node->continue_on & (1u << code))) {
       finish(run, code, msg);
@@ -494,7 +503,8 @@ static void send_step(gw_run *run, const gw_node *node) {
   if (node->timeout_ms &&
       (timeout == 0 || (int64_t)node->timeout_ms * 1000000 < timeout))
     timeout = (int64_t)node->timeout_ms * 1000000;
-  bt_channel *ch = gw_upstreams_pick(run->w->up, node->backend);
+  bt_channel *ch =
+      run->w->stopping ? NULL : gw_upstreams_pick(run->w->up, node->backend);
   if (!ch) {
     char msg[256];
     snprintf(msg, sizeof(msg), "step '%s': backend has no usable endpoint",
@@ -643,11 +653,11 @@ static void start_saga(gw_run *run, const uint8_t *request, size_t len) {
     run->step_state[i] = -1;
   run->comp_req = bt_arena_calloc(run->arena, n * sizeof(*run->comp_req));
   run->comp_len = bt_arena_calloc(run->arena, n * sizeof(*run->comp_len));
-  static const char hex[] = "0123456789abcdef";
-  for (int i = 0; i < 32; i++)
-    run->saga_id[i] = hex[rand() & 15];
-  run->saga_id[32] = 0;
-  gw_saga_live_add(run->saga_id);
+  /* 128 random bits from the kernel: replicas sharing a log never pick the
+   * same id (rand() seeded by time and pid would, in containers). */
+  do {
+    gw_random_hex(run->saga_id, 32);
+  } while (!gw_saga_live_add(run->saga_id));
   gw_saga_record rec = {.kind = GW_REC_SAGA_START,
                         .saga_id = run->saga_id,
                         .flow = run->flow->method->name,
@@ -676,7 +686,7 @@ void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
   (void)ud;
   const gw_flow *flow = handlers;
   gw_worker *w = gw_worker_current();
-  bt_arena *arena = bt_arena_new(8192);
+  bt_arena *arena = bt_arena_new(0); /* the default size is cached */
   gw_run *run = bt_arena_calloc(arena, sizeof(*run));
   size_t n = flow->env.n;
   run->arena = arena;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <baton/status.h>
@@ -45,6 +46,9 @@ void gw_gateway_free(gw_gateway *gw) {
     return;
   bt_server_free(gw->server);
   gw_sagalog_close(gw->log);
+  for (int i = 0; gw->workers && i < gw->n_workers; i++)
+    bt_free(gw->workers[i]);
+  gw_saga_recovered_free(gw);
   gw_registry_free(gw->reg);
   bt_free(gw->workers);
   bt_arena_free(gw->arena);
@@ -70,8 +74,8 @@ static void worker_start(bt_loop *loop, int index, void *ud) {
   if (gw->log) {
     gw_sagalog_attach_loop(gw->log, loop);
     if (index == 0) {
-      /* Sagas a crash left unfinished are driven to an end first. */
-      gw_saga_recover(w);
+      /* Sagas a crash left unfinished (claimed before serving). */
+      gw_saga_recover_claimed(w);
       if (gw->cfg->saga_postgres) {
         w->takeover = bt_timer_new(loop, takeover_tick, w);
         bt_timer_start(w->takeover, gw->cfg->saga_lease_ms);
@@ -86,13 +90,17 @@ static void worker_stop(bt_loop *loop, int index, void *ud) {
   gw_worker *w = gw->workers[index];
   if (!w)
     return;
+  /* Callbacks still to come (log completions run by detach, cancelled
+   * calls reporting on the loop's last turns) see `stopping` and start
+   * nothing new; w itself lives until the gateway is freed. Unfinished
+   * sagas stay in the log for the next start. */
+  w->stopping = 1;
   bt_timer_free(w->takeover);
+  w->takeover = NULL;
   if (gw->log)
     gw_sagalog_detach_loop(gw->log, loop);
   gw_upstreams_free(w->up);
-  bt_free(w);
-  gw->workers[index] = NULL;
-  current_worker = NULL;
+  w->up = NULL;
 }
 
 /* ---- registering flows and routed methods ---------------------------- */
@@ -196,6 +204,10 @@ int gw_gateway_start(gw_gateway *gw) {
               cfg->saga_line, err);
       return -1;
     }
+    /* Before any worker serves: nothing claimed here can be running. */
+    if (gw_saga_claim_own(gw) < 0)
+      fprintf(stderr, "baton-gateway: cannot read the saga log for "
+                      "recovery\n");
   }
   bt_server_opts o;
   bt_server_opts_init(&o);
@@ -240,10 +252,18 @@ void gw_gateway_wait(gw_gateway *gw) {
 
 /* ---- metadata sent upstream ------------------------------------------ */
 
-static void random_hex(char *out, size_t n) {
+void gw_random_hex(char *out, size_t n) {
   static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++)
-    out[i] = hex[rand() & 15];
+  uint8_t bytes[64];
+  size_t need = (n + 1) / 2;
+  if (need > sizeof(bytes))
+    need = sizeof(bytes);
+  /* getrandom on a small buffer does not block once the pool is ready. */
+  if (getrandom(bytes, need, 0) != (ssize_t)need)
+    for (size_t i = 0; i < need; i++)
+      bytes[i] = (uint8_t)rand();
+  for (size_t i = 0; i < n && i / 2 < need; i++)
+    out[i] = hex[(i & 1) ? bytes[i / 2] & 15 : bytes[i / 2] >> 4];
   out[n] = 0;
 }
 
@@ -268,8 +288,8 @@ bt_metadata *gw_forward_metadata(const gw_config *cfg, bt_call *call) {
     bt_metadata_add(md, "traceparent", 11, tp, len);
   } else {
     char trace[33], span[17], buf[64];
-    random_hex(trace, 32);
-    random_hex(span, 16);
+    gw_random_hex(trace, 32);
+    gw_random_hex(span, 16);
     int n = snprintf(buf, sizeof(buf), "00-%s-%s-01", trace, span);
     bt_metadata_add(md, "traceparent", 11, buf, (size_t)n);
   }

@@ -22,7 +22,8 @@ typedef struct gw_gateway {
   bt_server *server;
   struct gw_worker **workers;
   int n_workers;
-  gw_sagalog *log; /* NULL when no flow compensates */
+  gw_sagalog *log;                /* NULL when no flow compensates */
+  struct gw_recovered *recovered; /* found at start, for worker 0 */
 } gw_gateway;
 
 /* A worker thread's state; handlers find it with gw_worker_current. */
@@ -32,6 +33,7 @@ typedef struct gw_worker {
   int index;
   gw_upstreams *up;
   bt_timer *takeover; /* worker 0 with PostgreSQL: lease takeovers */
+  int stopping;       /* draining: no new backend calls, no log appends */
 } gw_worker;
 
 /* Loads config, descriptors and flows. Every error goes to diag; returns
@@ -46,6 +48,18 @@ void gw_gateway_wait(gw_gateway *gw);
 
 /* The saga log's options from the config. */
 gw_sagalog_opts gw_saga_log_opts(const gw_config *cfg);
+
+/* n random lowercase hex digits from the kernel, NUL-terminated. */
+void gw_random_hex(char *out, size_t n);
+/* Sagas this gateway must finish after a crash, read from its log before
+ * it serves (copied out of the log's views). */
+typedef struct gw_recovered gw_recovered;
+/* Claims this gateway's unfinished sagas (before serving, so none of them
+ * can be running here) and keeps copies for worker 0 to compensate. */
+int gw_saga_claim_own(gw_gateway *gw);
+/* Compensates what gw_saga_claim_own found (worker 0, once). */
+void gw_saga_recover_claimed(gw_worker *w);
+void gw_saga_recovered_free(gw_gateway *gw);
 
 /* The calling worker thread's state. */
 gw_worker *gw_worker_current(void);

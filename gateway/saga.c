@@ -98,6 +98,13 @@ void gw_saga_live_remove(const char *id) {
 
 void gw_saga_log(gw_worker *w, const gw_saga_record *rec, gw_sagalog_done_fn fn,
                  void *ud) {
+  if (w->stopping) {
+    /* Shutting down: nothing more is recorded; what the log holds is
+     * finished by the next start. */
+    if (fn)
+      fn(ud, BT_ERR_CLOSED);
+    return;
+  }
   gw_sagalog_append(w->gw->log, rec, w->loop, fn, ud);
 }
 
@@ -214,6 +221,11 @@ static const bt_client_callbacks comp_cbs = {.on_done = comp_done};
 static void send_task(comp_task *t) {
   compensation *cp = t->cp;
   const gw_node *comp = t->step->comp;
+  if (cp->w->stopping) {
+    /* Left for the next start, which finds the saga unfinished. */
+    task_done(t, 1);
+    return;
+  }
   t->attempts++;
   bt_channel *ch = gw_upstreams_pick(cp->w->up, comp->backend);
   if (!ch) {
@@ -294,46 +306,169 @@ void gw_saga_compensate(gw_worker *w, const gw_flow *flow, const char *saga_id,
 
 /* ---- recovery -------------------------------------------------------- */
 
-static void recover_one(const gw_saga_view *s, void *ud) {
-  gw_worker *w = ud;
-  if (!gw_saga_live_add(s->saga_id))
-    return; /* running here already */
-  const gw_flow *flow = gw_flows_find(&w->gw->flows, s->flow);
+/* A saga read from the log, copied out of the log's buffers. */
+typedef struct kept_step {
+  char *name;
+  int index;
+  gw_step_state state;
+  uint8_t *req;
+  size_t len;
+} kept_step;
+
+typedef struct kept_saga {
+  char *saga_id;
+  char *flow;
+  char *owner;
+  gw_saga_state state;
+  kept_step *steps;
+  size_t n_steps;
+} kept_saga;
+
+struct gw_recovered {
+  kept_saga *sagas;
+  size_t n, cap;
+};
+
+static void keep_view(const gw_saga_view *s, void *ud) {
+  gw_recovered *r = ud;
+  if (r->n == r->cap) {
+    r->cap = r->cap ? r->cap * 2 : 16;
+    r->sagas = bt_realloc(r->sagas, r->cap * sizeof(*r->sagas));
+  }
+  kept_saga *k = &r->sagas[r->n++];
+  k->saga_id = bt_strdup(s->saga_id);
+  k->flow = bt_strdup(s->flow);
+  k->owner = bt_strdup(s->owner ? s->owner : "");
+  k->state = s->state;
+  k->n_steps = s->n_steps;
+  k->steps = bt_calloc(s->n_steps ? s->n_steps : 1, sizeof(*k->steps));
+  for (size_t i = 0; i < s->n_steps; i++) {
+    const gw_saga_step_view *v = &s->steps[i];
+    kept_step *st = &k->steps[i];
+    st->name = bt_strdup(v->name ? v->name : "");
+    st->index = v->index;
+    st->state = v->state;
+    st->len = v->comp_request_len;
+    st->req = bt_malloc(st->len ? st->len : 1);
+    if (st->len)
+      memcpy(st->req, v->comp_request, st->len);
+  }
+}
+
+static void recovered_free(gw_recovered *r) {
+  if (!r)
+    return;
+  for (size_t i = 0; i < r->n; i++) {
+    kept_saga *k = &r->sagas[i];
+    for (size_t j = 0; j < k->n_steps; j++) {
+      bt_free(k->steps[j].name);
+      bt_free(k->steps[j].req);
+    }
+    bt_free(k->steps);
+    bt_free(k->saga_id);
+    bt_free(k->flow);
+    bt_free(k->owner);
+  }
+  bt_free(r->sagas);
+  bt_free(r);
+}
+
+/* Hands one kept saga to the compensator (unless it runs here already). */
+static void compensate_kept(gw_worker *w, const kept_saga *k) {
+  if (!gw_saga_live_add(k->saga_id))
+    return;
+  const gw_flow *flow = gw_flows_find(&w->gw->flows, k->flow);
   if (!flow) {
     fprintf(stderr,
             "baton-gateway: ERROR saga %s: flow %s is no longer configured; "
             "left unfinished\n",
-            s->saga_id, s->flow);
-    gw_saga_live_remove(s->saga_id);
+            k->saga_id, k->flow);
+    gw_saga_live_remove(k->saga_id);
     return;
   }
-  gw_comp_input *in = bt_calloc(s->n_steps ? s->n_steps : 1, sizeof(*in));
+  gw_comp_input *in = bt_calloc(k->n_steps ? k->n_steps : 1, sizeof(*in));
   size_t n = 0;
-  for (size_t i = 0; i < s->n_steps; i++) {
-    const gw_saga_step_view *st = &s->steps[i];
+  for (size_t i = 0; i < k->n_steps; i++) {
+    const kept_step *st = &k->steps[i];
     /* STARTED: in flight when the gateway died, possibly committed. */
-    if (st->state == GW_STEP_STARTED || st->state == GW_STEP_COMMITTED ||
-        st->state == GW_STEP_COMPENSATION_FAILED) {
-      in[n].slot = st->index;
-      in[n].state = st->state;
-      in[n].req = st->comp_request;
-      in[n].len = st->comp_request_len;
-      n++;
+    if (st->state != GW_STEP_STARTED && st->state != GW_STEP_COMMITTED &&
+        st->state != GW_STEP_COMPENSATION_FAILED)
+      continue;
+    const gw_node *node = st->index > 0 && (size_t)st->index < flow->env.n
+                              ? flow->steps[st->index]
+                              : NULL;
+    if (!node || strcmp(node->name, st->name) != 0) {
+      /* The flow changed since: never send one step's undo request to
+       * another step's compensation. */
+      fprintf(stderr,
+              "baton-gateway: ERROR saga %s: step '%s' is no longer step %d "
+              "of %s; left unfinished for an operator\n",
+              k->saga_id, st->name, st->index, k->flow);
+      gw_saga_live_remove(k->saga_id);
+      bt_free(in);
+      return;
     }
+    in[n].slot = st->index;
+    in[n].state = st->state;
+    in[n].req = st->req;
+    in[n].len = st->len;
+    n++;
   }
   fprintf(stderr,
           "baton-gateway: recovering saga %s (%s, was %s): compensating %zu "
           "step%s\n",
-          s->saga_id, s->flow, gw_saga_state_name(s->state), n,
+          k->saga_id, k->flow, gw_saga_state_name(k->state), n,
           n == 1 ? "" : "s");
-  gw_saga_compensate(w, flow, s->saga_id, in, n);
+  gw_saga_compensate(w, flow, k->saga_id, in, n);
   bt_free(in);
 }
 
+int gw_saga_claim_own(gw_gateway *gw) {
+  gw->recovered = bt_calloc(1, sizeof(*gw->recovered));
+  return gw_sagalog_claim_unfinished(gw->log, keep_view, gw->recovered);
+}
+
+void gw_saga_recover_claimed(gw_worker *w) {
+  gw_recovered *r = w->gw->recovered;
+  w->gw->recovered = NULL;
+  for (size_t i = 0; r && i < r->n; i++)
+    compensate_kept(w, &r->sagas[i]);
+  recovered_free(r);
+}
+
+void gw_saga_recovered_free(gw_gateway *gw) {
+  recovered_free(gw->recovered);
+  gw->recovered = NULL;
+}
+
+/* The periodic lease takeover (PostgreSQL). The claim also renews this
+ * gateway's own rows, which may be running here right now: only sagas that
+ * belonged to another owner before the claim are taken over. */
 void gw_saga_recover(gw_worker *w) {
   if (!w->gw->log)
     return;
-  int n = gw_sagalog_claim_unfinished(w->gw->log, recover_one, w);
-  if (n < 0)
-    fprintf(stderr, "baton-gateway: cannot read the saga log for recovery\n");
+  gw_recovered before = {0}, claimed = {0};
+  int rv = gw_sagalog_list(w->gw->log, GW_SAGA_RUNNING, keep_view, &before);
+  if (rv >= 0)
+    rv = gw_sagalog_list(w->gw->log, GW_SAGA_COMPENSATING, keep_view, &before);
+  if (rv >= 0)
+    rv = gw_sagalog_claim_unfinished(w->gw->log, keep_view, &claimed);
+  if (rv < 0)
+    fprintf(stderr, "baton-gateway: cannot read the saga log for takeover\n");
+  const char *self = w->gw->cfg->saga_owner;
+  for (size_t i = 0; rv >= 0 && i < claimed.n; i++) {
+    const kept_saga *k = &claimed.sagas[i];
+    int foreign = 0;
+    for (size_t j = 0; j < before.n; j++)
+      if (strcmp(before.sagas[j].saga_id, k->saga_id) == 0)
+        foreign = strcmp(before.sagas[j].owner, k->owner) != 0 &&
+                  (!self || strcmp(before.sagas[j].owner, self) != 0);
+    if (foreign)
+      compensate_kept(w, k);
+  }
+  gw_recovered *b = bt_calloc(1, sizeof(*b)), *c = bt_calloc(1, sizeof(*c));
+  *b = before;
+  *c = claimed;
+  recovered_free(b);
+  recovered_free(c);
 }

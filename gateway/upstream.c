@@ -74,6 +74,8 @@ void gw_upstreams_free(gw_upstreams *u) {
 }
 
 bt_channel *gw_upstreams_pick(gw_upstreams *u, size_t backend) {
+  if (!u)
+    return NULL; /* the worker is stopping */
   upstream_backend *ub = &u->backends[backend];
   if (ub->n == 0)
     return NULL;

@@ -182,9 +182,10 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id,
     return 0;
   nghttp2_session_set_stream_user_data(h2, stream_id, NULL);
   cli_call_stream_closed(call, error_code);
-  /* A slot freed up: a waiting call may take it. */
+  /* A slot freed up: a waiting call may take it. (on_done may have freed
+   * the channel.) */
   bt_channel *ch = cc->ch;
-  if (ch->pending && !cc->goaway) {
+  if (ch && ch->pending && !cc->goaway) {
     bt_client_call *next = ch->pending;
     cli_channel_unqueue(ch, next);
     cli_channel_dispatch(ch, next);
@@ -428,6 +429,14 @@ void cli_channel_dispatch(bt_channel *ch, bt_client_call *call) {
       ch->rr = (int)((slot - ch->slots) + 1) % ch->n_slots;
       if (cli_call_attach(call, slot->conn) == 0)
         return;
+      /* The session refused a new stream (stream ids used up after 2^30
+       * calls): retire this connection, its slot opens a fresh one. */
+      cli_conn *old = slot->conn;
+      old->goaway = 1;
+      old->slot = NULL;
+      slot->conn = NULL;
+      slot->state = SLOT_IDLE;
+      bt_conn_mark_dirty(old->conn);
     }
     if (slot->state == SLOT_CONNECTING)
       connecting = 1;

@@ -192,7 +192,9 @@ int cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
         code = code * 10 + (value[i] - '0');
     }
     call->have_grpc_status = 1;
-    call->grpc_status = ok ? code : BT_GRPC_UNKNOWN;
+    /* Codes past 16 are not gRPC's: UNKNOWN, as the spec says. */
+    call->grpc_status =
+        ok && code <= BT_GRPC_UNAUTHENTICATED ? code : BT_GRPC_UNKNOWN;
   } else if (name_is(name, namelen, "grpc-message")) {
     call->grpc_message = bt_arena_alloc(call->arena, valuelen + 1);
     bt_percent_decode((const char *)value, valuelen,

@@ -467,7 +467,8 @@ bt_conn *bt_conn_accept(bt_loop *loop, uv_stream_t *server, SSL_CTX *ctx,
   bt_conn *c = conn_new(loop, ctx, limits, ops, ud);
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     /* Nothing was accepted: free quietly, the owner never saw it. */
-    c->ops = &(const bt_conn_ops){0};
+    static const bt_conn_ops no_ops;
+    c->ops = &no_ops;
     close_now(c, BT_ERR_IO);
     return NULL;
   }
