@@ -41,6 +41,8 @@ struct bt_conn {
   int handles_open; /* tcp + two timers, for the deferred free */
   uint8_t *out;     /* accumulating output */
   size_t out_len, out_cap;
+  uint8_t *plain; /* TLS: plaintext of this turn, sealed at the flush */
+  size_t plain_len, plain_cap;
   uint8_t *wbuf; /* output being written */
   size_t wlen, wcap;
   char peer[64];
@@ -52,6 +54,23 @@ static _Thread_local uint8_t tls_plain[READ_CHUNK];
 static void conn_flush(bt_flushable *f);
 static void start_write(bt_conn *c);
 static void close_now(bt_conn *c, int err);
+
+/* TLS records carry up to 16 KiB: a turn's frames are sealed together in
+ * full records instead of one record per HTTP/2 frame, which would cost the
+ * peer a read (and us a MAC) per frame. */
+#define TLS_RECORD 16384
+
+static void append_plain(bt_conn *c, const uint8_t *data, size_t len) {
+  if (c->plain_len + len > c->plain_cap) {
+    size_t cap = c->plain_cap ? c->plain_cap : TLS_RECORD;
+    while (cap < c->plain_len + len)
+      cap *= 2;
+    c->plain = bt_realloc(c->plain, cap);
+    c->plain_cap = cap;
+  }
+  memcpy(c->plain + c->plain_len, data, len);
+  c->plain_len += len;
+}
 
 static void append_out(bt_conn *c, const uint8_t *data, size_t len) {
   if (c->out_len + len > c->out_cap) {
@@ -140,6 +159,7 @@ static void handle_closed(uv_handle_t *h) {
     c->ops->on_close(c, c->close_err, c->ud);
   if (c->ssl)
     SSL_free(c->ssl); /* frees both BIOs */
+  bt_free(c->plain);
   bt_free(c->out);
   bt_free(c->wbuf);
   bt_free(c);
@@ -365,12 +385,35 @@ static void start_write(bt_conn *c) {
                    0);
 }
 
+/* Encrypts the plaintext gathered this turn, in full records. */
+static void seal(bt_conn *c) {
+  size_t off = 0;
+  while (off < c->plain_len && !c->handle_closing) {
+    size_t n = c->plain_len - off;
+    if (n > TLS_RECORD)
+      n = TLS_RECORD;
+    int w = SSL_write(c->ssl, c->plain + off, (int)n);
+    if (w <= 0) {
+      ERR_clear_error();
+      close_now(c, BT_ERR_TLS);
+      break;
+    }
+    off += (size_t)w;
+    drain_wbio(c);
+  }
+  c->plain_len = 0;
+}
+
 static void conn_flush(bt_flushable *f) {
   bt_conn *c = (bt_conn *)f;
   if (c->handle_closing)
     return;
   if (c->ready && !c->closing && c->ops->on_flush)
     c->ops->on_flush(c, c->ud);
+  if (c->handle_closing)
+    return;
+  if (c->plain_len)
+    seal(c);
   if (c->handle_closing)
     return;
   start_write(c);
@@ -390,21 +433,14 @@ void bt_conn_write(bt_conn *c, const uint8_t *data, size_t len) {
     append_out(c, data, len);
     return;
   }
-  while (len > 0) {
-    int n = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (n <= 0) {
-      ERR_clear_error();
-      close_now(c, BT_ERR_TLS);
-      return;
-    }
-    data += n;
-    len -= (size_t)n;
-    drain_wbio(c);
-  }
+  append_plain(c, data, len);
+  /* Bound what waits for the flush; sealing early only splits records. */
+  if (c->plain_len >= 4 * TLS_RECORD)
+    seal(c);
 }
 
 size_t bt_conn_pending(const bt_conn *c) {
-  return c->out_len + c->wlen;
+  return c->plain_len + c->out_len + c->wlen;
 }
 
 void bt_conn_close(bt_conn *c, int err) {
@@ -413,6 +449,10 @@ void bt_conn_close(bt_conn *c, int err) {
   c->closing = 1;
   c->close_err = err;
   pause_reading(c);
+  if (c->ssl && c->plain_len)
+    seal(c); /* the last frames (a GOAWAY) go before close_notify */
+  if (c->handle_closing)
+    return;
   if (c->ssl && c->ready && err == 0) {
     SSL_shutdown(c->ssl);
     drain_wbio(c);

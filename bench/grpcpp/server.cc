@@ -68,7 +68,9 @@ public:
     cancelled_ = true;
     alarm_.Cancel(); // its callback runs with ok = false and finishes
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    delete this;
+  }
 
 private:
   void Next() {
