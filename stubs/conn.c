@@ -6,7 +6,9 @@
  * pending, so a peer that does not read cannot make us buffer without bound. */
 #include "conn.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -41,9 +43,8 @@ struct bt_conn {
   int handles_open; /* tcp + two timers, for the deferred free */
   uint8_t *out;     /* accumulating output */
   size_t out_len, out_cap;
-  uint8_t *plain; /* TLS: plaintext of this turn, sealed at the flush */
-  size_t plain_len, plain_cap;
-  uint8_t *wbuf; /* output being written */
+  size_t plain_len; /* TLS: plaintext of this turn in the thread's buffer */
+  uint8_t *wbuf;    /* output being written */
   size_t wlen, wcap;
   char peer[64];
   char error[160];
@@ -60,16 +61,64 @@ static void close_now(bt_conn *c, int err);
  * peer a read (and us a MAC) per frame. */
 #define TLS_RECORD 16384
 
+/* The plaintext waits in one buffer per thread, not per connection (an
+ * idle connection holds none): a connection's writes and their sealing
+ * happen in one go (its flush, or its close), so one connection at a time
+ * uses it; `plain_owner` says which, and a write by another seals the
+ * owner's first. */
+typedef struct plain_buf {
+  uint8_t *buf;
+  size_t cap;
+} plain_buf;
+
+static _Thread_local bt_conn *plain_owner;
+static pthread_key_t plain_key;
+static pthread_once_t plain_once = PTHREAD_ONCE_INIT;
+
+static void plain_destroy(void *p) {
+  plain_buf *pb = p;
+  free(pb->buf);
+  free(pb);
+}
+
+static void plain_init(void) {
+  pthread_key_create(&plain_key, plain_destroy);
+}
+
+static plain_buf *thread_plain(void) {
+  pthread_once(&plain_once, plain_init);
+  plain_buf *pb = pthread_getspecific(plain_key);
+  if (!pb) {
+    pb = calloc(1, sizeof(*pb));
+    if (!pb)
+      abort();
+    pthread_setspecific(plain_key, pb);
+  }
+  return pb;
+}
+
+static void seal(bt_conn *c);
+
 static void append_plain(bt_conn *c, const uint8_t *data, size_t len) {
-  if (c->plain_len + len > c->plain_cap) {
-    size_t cap = c->plain_cap ? c->plain_cap : TLS_RECORD;
+  if (plain_owner && plain_owner != c)
+    seal(plain_owner);
+  plain_buf *pb = thread_plain();
+  if (c->plain_len + len > pb->cap) {
+    size_t cap = pb->cap ? pb->cap : 4 * TLS_RECORD;
     while (cap < c->plain_len + len)
       cap *= 2;
-    c->plain = bt_realloc(c->plain, cap);
-    c->plain_cap = cap;
+    uint8_t *buf = realloc(pb->buf, cap);
+    if (!buf) {
+      fprintf(stderr, "baton: out of memory (%zu bytes) at %s:%d\n", cap,
+              __FILE__, __LINE__);
+      abort();
+    }
+    pb->buf = buf;
+    pb->cap = cap;
   }
-  memcpy(c->plain + c->plain_len, data, len);
+  memcpy(pb->buf + c->plain_len, data, len);
   c->plain_len += len;
+  plain_owner = c;
 }
 
 static void append_out(bt_conn *c, const uint8_t *data, size_t len) {
@@ -159,7 +208,8 @@ static void handle_closed(uv_handle_t *h) {
     c->ops->on_close(c, c->close_err, c->ud);
   if (c->ssl)
     SSL_free(c->ssl); /* frees both BIOs */
-  bt_free(c->plain);
+  if (plain_owner == c)
+    plain_owner = NULL;
   bt_free(c->out);
   bt_free(c->wbuf);
   bt_free(c);
@@ -388,11 +438,14 @@ static void start_write(bt_conn *c) {
 /* Encrypts the plaintext gathered this turn, in full records. */
 static void seal(bt_conn *c) {
   size_t off = 0;
+  const uint8_t *plain = thread_plain()->buf;
+  if (plain_owner == c)
+    plain_owner = NULL;
   while (off < c->plain_len && !c->handle_closing) {
     size_t n = c->plain_len - off;
     if (n > TLS_RECORD)
       n = TLS_RECORD;
-    int w = SSL_write(c->ssl, c->plain + off, (int)n);
+    int w = SSL_write(c->ssl, plain + off, (int)n);
     if (w <= 0) {
       ERR_clear_error();
       close_now(c, BT_ERR_TLS);
