@@ -17,6 +17,7 @@
 #include <baton/alloc.h>
 #include <baton/error.h>
 
+#include "alloc_cache.h"
 #include "loop.h"
 #include "tls.h"
 
@@ -121,14 +122,90 @@ static void append_plain(bt_conn *c, const uint8_t *data, size_t len) {
   plain_owner = c;
 }
 
-static void append_out(bt_conn *c, const uint8_t *data, size_t len) {
-  if (c->out_len + len > c->out_cap) {
-    size_t cap = c->out_cap ? c->out_cap : 16384;
-    while (cap < c->out_len + len)
-      cap *= 2;
-    c->out = bt_realloc(c->out, cap);
-    c->out_cap = cap;
+/* Output buffers of the usual size go back to a per-thread pool when a
+ * connection has written everything, so an idle connection holds none. */
+#define OUT_BUF 16384
+#define OUT_POOL_MAX 256
+
+typedef struct out_pool {
+  void *free[OUT_POOL_MAX];
+  size_t n;
+} out_pool;
+
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_destroy(void *p) {
+  out_pool *op = p;
+  while (op->n) {
+    bt_alloc_note_cached(-1);
+    bt_free(op->free[--op->n]);
   }
+  free(op);
+}
+
+static void pool_init(void) {
+  pthread_key_create(&pool_key, pool_destroy);
+}
+
+static out_pool *thread_pool(void) {
+  pthread_once(&pool_once, pool_init);
+  out_pool *op = pthread_getspecific(pool_key);
+  if (!op) {
+    op = calloc(1, sizeof(*op));
+    if (!op)
+      abort();
+    pthread_setspecific(pool_key, op);
+  }
+  return op;
+}
+
+static void buf_put(uint8_t *b, size_t cap) {
+  if (!b)
+    return;
+  out_pool *op = thread_pool();
+  if (cap == OUT_BUF && op->n < OUT_POOL_MAX) {
+    op->free[op->n++] = b;
+    bt_alloc_note_cached(1);
+    return;
+  }
+  bt_free(b);
+}
+
+/* Room for need more bytes in the accumulating buffer. */
+static void ensure_out(bt_conn *c, size_t need) {
+  if (c->out_len + need <= c->out_cap)
+    return;
+  if (!c->out) {
+    out_pool *op = thread_pool();
+    if (op->n && need <= OUT_BUF) {
+      c->out = op->free[--op->n];
+      bt_alloc_note_cached(-1);
+      c->out_cap = OUT_BUF;
+      return;
+    }
+  }
+  size_t cap = c->out_cap ? c->out_cap : OUT_BUF;
+  while (cap < c->out_len + need)
+    cap *= 2;
+  c->out = bt_realloc(c->out, cap);
+  c->out_cap = cap;
+}
+
+/* Everything is written: hand the buffers back to the pool. */
+static void release_idle_buffers(bt_conn *c) {
+  if (c->wlen || c->out_len)
+    return;
+  buf_put(c->wbuf, c->wcap);
+  c->wbuf = NULL;
+  c->wcap = 0;
+  buf_put(c->out, c->out_cap);
+  c->out = NULL;
+  c->out_cap = 0;
+}
+
+static void append_out(bt_conn *c, const uint8_t *data, size_t len) {
+  ensure_out(c, len);
   memcpy(c->out + c->out_len, data, len);
   c->out_len += len;
 }
@@ -139,13 +216,7 @@ static void drain_wbio(bt_conn *c) {
     return;
   size_t pending;
   while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
-    if (c->out_len + pending > c->out_cap) {
-      size_t cap = c->out_cap ? c->out_cap : 16384;
-      while (cap < c->out_len + pending)
-        cap *= 2;
-      c->out = bt_realloc(c->out, cap);
-      c->out_cap = cap;
-    }
+    ensure_out(c, pending);
     int n = BIO_read(c->wbio, c->out + c->out_len, (int)pending);
     if (n <= 0)
       break;
@@ -210,8 +281,8 @@ static void handle_closed(uv_handle_t *h) {
     SSL_free(c->ssl); /* frees both BIOs */
   if (plain_owner == c)
     plain_owner = NULL;
-  bt_free(c->out);
-  bt_free(c->wbuf);
+  buf_put(c->out, c->out_cap);
+  buf_put(c->wbuf, c->wcap);
   bt_free(c);
 }
 
@@ -392,6 +463,7 @@ static void write_cb(uv_write_t *req, int status) {
   }
   if (bt_conn_pending(c) <= c->limits.read_pause_bytes / 2)
     resume_reading(c);
+  release_idle_buffers(c);
   /* Let the owner produce more now that the socket drained. */
   bt_conn_mark_dirty(c);
 }
@@ -415,6 +487,8 @@ static void start_write(bt_conn *c) {
     c->wlen = 0;
     if (c->closing)
       close_now(c, c->close_err);
+    else
+      release_idle_buffers(c);
     return;
   }
   if (n < 0 && n != UV_EAGAIN) {
