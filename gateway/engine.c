@@ -135,6 +135,23 @@ static void finish(gw_run *run, int code, const char *message) {
   maybe_free(run);
 }
 
+/* The common start of every callback that was counted in `inflight` (a
+ * backend call, a backoff timer, a saga-log write): uncounts it and says
+ * whether the run goes on. 0 means the run is over (and maybe freed) or has
+ * just failed because the log could not be written: the caller returns. */
+static int resume(gw_run *run, int log_err) {
+  run->inflight--;
+  if (run->done) {
+    maybe_free(run);
+    return 0;
+  }
+  if (log_err) {
+    finish(run, BT_GRPC_UNAVAILABLE, "the saga log cannot be written");
+    return 0;
+  }
+  return 1;
+}
+
 static gw_expr_ctx ctx_of(const gw_run *run) {
   gw_expr_ctx ctx = {.msgs = run->msgs, .codes = run->codes};
   return ctx;
@@ -301,11 +318,8 @@ static void backoff_done(void *ud) {
   step_call *sc = ud;
   gw_run *run = sc->run;
   sc->backing_off = 0;
-  run->inflight--;
-  if (run->done) {
-    maybe_free(run);
+  if (!resume(run, 0))
     return;
-  }
   start_step(run, sc->node);
 }
 
@@ -336,15 +350,8 @@ static int schedule_retry(gw_run *run, step_call *sc, int code) {
 static void committed_logged(void *ud, int err) {
   step_call *sc = ud;
   gw_run *run = sc->run;
-  run->inflight--;
-  if (run->done) {
-    maybe_free(run);
+  if (!resume(run, err))
     return;
-  }
-  if (err) {
-    finish(run, BT_GRPC_UNAVAILABLE, "the saga log cannot be written");
-    return;
-  }
   if (run->inflight == 0)
     advance(run);
 }
@@ -372,11 +379,8 @@ static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
   step_call *sc = ud;
   gw_run *run = sc->run;
   sc->call = NULL;
-  run->inflight--;
-  if (run->done) {
-    maybe_free(run);
+  if (!resume(run, 0))
     return;
-  }
   const gw_node *node = sc->node;
   int code = st->code;
   char msg[512];
@@ -462,15 +466,8 @@ static void send_step(gw_run *run, const gw_node *node);
 static void started_logged(void *ud, int err) {
   step_call *sc = ud;
   gw_run *run = sc->run;
-  run->inflight--;
-  if (run->done) {
-    maybe_free(run);
+  if (!resume(run, err))
     return;
-  }
-  if (err) {
-    finish(run, BT_GRPC_UNAVAILABLE, "the saga log cannot be written");
-    return;
-  }
   send_step(run, sc->node);
 }
 
@@ -551,16 +548,8 @@ static int guard_passes(gw_run *run, const gw_node *n) {
 
 static void completed_logged(void *ud, int err) {
   gw_run *run = ud;
-  run->inflight--;
-  if (run->done) {
-    maybe_free(run);
+  if (!resume(run, err))
     return;
-  }
-  /* finish() frees the run when nothing else is outstanding. */
-  if (err) {
-    finish(run, BT_GRPC_UNAVAILABLE, "the saga log cannot be written");
-    return;
-  }
   bt_call_send_bytes(run->call, run->resp_bytes, run->resp_len);
   finish(run, BT_GRPC_OK, NULL);
 }
@@ -633,15 +622,8 @@ static void advance(gw_run *run) {
 
 static void saga_started(void *ud, int err) {
   gw_run *run = ud;
-  run->inflight--;
-  if (run->done) {
-    maybe_free(run);
+  if (!resume(run, err))
     return;
-  }
-  if (err) {
-    finish(run, BT_GRPC_UNAVAILABLE, "the saga log cannot be written");
-    return;
-  }
   advance(run);
 }
 
