@@ -50,9 +50,10 @@ typedef struct gw_backend_config {
 } gw_backend_config;
 
 typedef struct gw_route_config {
-  const char *prefix;  /* "/pkg.Service/" or "/pkg.Service/Method" */
-  const char *backend; /* a key of backends */
-  uint32_t timeout_ms; /* 0: only the client's deadline */
+  const char *prefix;   /* "/pkg.Service/" or "/pkg.Service/Method" */
+  const char *backend;  /* a key of backends */
+  size_t backend_index; /* into backends, resolved at load */
+  uint32_t timeout_ms;  /* 0: only the client's deadline */
   int line;
 } gw_route_config;
 

@@ -33,6 +33,13 @@ gw_gateway *gw_gateway_load(const char *config_path, gw_diag *diag) {
     goto fail;
   }
   gw_flows_compile(gw->cfg, gw->reg, gw->arena, &gw->flows, diag);
+  /* Routes name their backend; resolve it once, not per request. */
+  for (size_t i = 0; i < gw->cfg->n_routes; i++) {
+    gw_route_config *r = &gw->cfg->routes[i];
+    for (size_t k = 0; k < gw->cfg->n_backends; k++)
+      if (r->backend && strcmp(gw->cfg->backends[k].name, r->backend) == 0)
+        r->backend_index = k;
+  }
   if (gw_diag_count(diag) > 0)
     goto fail;
   return gw;

@@ -127,11 +127,7 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
     bt_call_finish(call, BT_GRPC_UNIMPLEMENTED, msg);
     return;
   }
-  size_t backend = 0;
-  for (size_t i = 0; i < cfg->n_backends; i++)
-    if (strcmp(cfg->backends[i].name, route->backend) == 0)
-      backend = i;
-  bt_channel *ch = gw_upstreams_pick(w->up, backend);
+  bt_channel *ch = gw_upstreams_pick(w->up, route->backend_index);
   if (!ch) {
     bt_call_finish(call, BT_GRPC_UNAVAILABLE, "backend has no usable endpoint");
     return;
