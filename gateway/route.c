@@ -138,17 +138,9 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
     if (d < deadline)
       deadline = d;
   }
-  bt_metadata *md = bt_metadata_new(NULL);
-  const bt_metadata *in = bt_call_request_metadata(call);
-  for (size_t i = 0; i < bt_metadata_count(in); i++) {
-    const char *key;
-    const uint8_t *value;
-    size_t len;
-    bt_metadata_at(in, i, &key, &value, &len);
-    if (strcmp(key, "user-agent") != 0)
-      bt_metadata_add(md, key, strlen(key), value, len);
-  }
-  bt_call_opts opts = {.metadata = md};
+  /* The client's metadata as it came (its user-agent goes in front of
+   * ours); the channel copies what it needs. */
+  bt_call_opts opts = {.metadata = bt_call_request_metadata(call)};
   if (deadline != INT64_MAX) {
     opts.timeout_ns = deadline - bt_now_ns();
     if (opts.timeout_ns <= 0)
@@ -161,5 +153,4 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
   bt_call_on_cancel(call, down_cancel, p);
   p->up =
       bt_channel_start_call(ch, bt_call_path(call), NULL, &opts, &up_cbs, p);
-  bt_metadata_free(md);
 }

@@ -57,10 +57,11 @@ static void pb_free(void *ud, void *p) {
   (void)p;
 }
 
-/* Each thread keeps a few freed arenas of the default size: a call's arena
+/* Each thread keeps up to 512 freed arenas of the default size (2 MiB, a
+ * burst of calls in flight): a call's arena
  * then costs no malloc at all, and glibc is spared the large-chunk frees
  * that make it consolidate on the next large request. */
-#define ARENA_CACHE_MAX 64
+#define ARENA_CACHE_MAX 512
 
 typedef struct arena_cache {
   bt_arena *head;

@@ -17,9 +17,14 @@
 #include "srv.h"
 #include "timeout.h"
 
+/* Header fields point at literals or at the call's arena, both alive
+ * until nghttp2 has sent or dropped the frame (the call is freed only after
+ * its stream closed), so nghttp2 need not copy them. */
+#define NV_NO_COPY                                                             \
+  (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
 #define MAKE_NV(n, v, vlen)                                                    \
   ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vlen),         \
-                NGHTTP2_NV_FLAG_NONE})
+                NV_NO_COPY})
 
 static int deliver_message(void *ud, const uint8_t *msg, size_t len);
 static int can_send(const bt_call *call);
@@ -156,16 +161,20 @@ static size_t metadata_nv(bt_call *call, const bt_metadata *md,
     char *wire = bt_arena_alloc(call->arena, wire_len + 1);
     bt_metadata_wire_value(key, value, len, wire);
     nv[i] = (nghttp2_nv){(uint8_t *)key, (uint8_t *)wire, strlen(key), wire_len,
-                         NGHTTP2_NV_FLAG_NONE};
+                         NV_NO_COPY};
   }
   return n;
 }
 
 static size_t status_nv(bt_call *call, nghttp2_nv *nv) {
-  char *code = bt_arena_alloc(call->arena, 12);
-  int n = snprintf(code, 12, "%d", call->status_code);
+  /* Codes are 0..16 (anything else was mapped to UNKNOWN on the way in). */
+  static const char codes[][3] = {"0",  "1",  "2",  "3",  "4",  "5",
+                                  "6",  "7",  "8",  "9",  "10", "11",
+                                  "12", "13", "14", "15", "16"};
+  int sc = call->status_code;
+  const char *code = sc >= 0 && sc <= 16 ? codes[sc] : "2";
   size_t count = 0;
-  nv[count++] = MAKE_NV("grpc-status", code, (size_t)n);
+  nv[count++] = MAKE_NV("grpc-status", code, strlen(code));
   const char *msg = call->status_message;
   if (msg && *msg) {
     size_t len = strlen(msg);

@@ -17,6 +17,7 @@
 #include <baton/status.h>
 
 #include "cli.h"
+#include "pool.h"
 #include "tls.h"
 
 #define OUTPUT_SOFT_LIMIT (1u << 20)
@@ -194,9 +195,14 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id,
 }
 
 static nghttp2_session_callbacks *cbs;
+static nghttp2_option *client_opts;
 static pthread_once_t cbs_once = PTHREAD_ONCE_INIT;
 
 static void make_callbacks(void) {
+  nghttp2_option_new(&client_opts);
+  /* Closed streams are kept only for RFC 7540's priority tree, which gRPC
+   * does not use: drop them at once. */
+  nghttp2_option_set_no_closed_streams(client_opts, 1);
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -302,8 +308,11 @@ static void conn_ready(bt_conn *c, void *ud) {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 65536},
+      /* No RFC 7540 priority tree (see srv_session.c). */
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
-  nghttp2_submit_settings(cc->h2, NGHTTP2_FLAG_NONE, iv, 3);
+  nghttp2_submit_settings(cc->h2, NGHTTP2_FLAG_NONE, iv,
+                          sizeof(iv) / sizeof(iv[0]));
   nghttp2_session_set_local_window_size(cc->h2, NGHTTP2_FLAG_NONE, 0, 16 << 20);
   bt_channel *ch = cc->ch;
   /* Give every waiting call a chance; dispatch re-queues what cannot go. */
@@ -373,7 +382,8 @@ static void slot_connect(cli_slot *slot) {
   if (ch->conns)
     ch->conns->prev = cc;
   ch->conns = cc;
-  nghttp2_session_client_new(&cc->h2, client_callbacks(), cc);
+  nghttp2_session_client_new3(&cc->h2, client_callbacks(), cc, client_opts,
+                              bt_pool_nghttp2_mem());
   slot->conn = cc;
   slot->state = SLOT_CONNECTING;
   bt_conn_limits limits = {.handshake_timeout_ms = ch->opts.connect_timeout_ms,
@@ -395,17 +405,15 @@ static int has_capacity(cli_conn *cc) {
 
 static void enqueue(bt_channel *ch, bt_client_call *call) {
   call->state = CC_PENDING;
-  call->prev = NULL;
+  /* FIFO: append at the tail (thousands may wait when the backend's
+   * streams are all taken, so no walk). */
+  call->prev = ch->pending_tail;
   call->next = NULL;
-  /* FIFO: append at the tail. */
-  bt_client_call **p = &ch->pending;
-  bt_client_call *last = NULL;
-  while (*p) {
-    last = *p;
-    p = &(*p)->next;
-  }
-  call->prev = last;
-  *p = call;
+  if (ch->pending_tail)
+    ch->pending_tail->next = call;
+  else
+    ch->pending = call;
+  ch->pending_tail = call;
   ch->n_pending++;
 }
 
@@ -416,6 +424,8 @@ void cli_channel_unqueue(bt_channel *ch, bt_client_call *call) {
     ch->pending = call->next;
   if (call->next)
     call->next->prev = call->prev;
+  else
+    ch->pending_tail = call->prev;
   call->prev = call->next = NULL;
   call->state = CC_NEW;
   ch->n_pending--;

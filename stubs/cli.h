@@ -41,8 +41,9 @@ struct bt_channel {
   cli_slot *slots;
   int n_slots;
   int rr;
-  cli_conn *conns;         /* every live connection, doubly linked */
-  bt_client_call *pending; /* calls waiting for a connection */
+  cli_conn *conns;              /* every live connection, doubly linked */
+  bt_client_call *pending;      /* calls waiting for a connection, FIFO */
+  bt_client_call *pending_tail; /* its last call: enqueue is O(1) */
   size_t n_pending;
   int freeing;
 };
@@ -78,7 +79,10 @@ struct bt_client_call {
   bt_client_callbacks cbs;
   void *ud;
   int64_t deadline;
-  bt_metadata *req_md;
+  nghttp2_nv *md_nv; /* the request metadata as header fields, in arena */
+  size_t md_nv_count;
+  const char *user_agent; /* the caller's "user-agent" folded into ours */
+  size_t user_agent_len;
   int gzip;
   bt_sendq out;
   int send_closed;

@@ -15,9 +15,14 @@
 #include "percent.h"
 #include "timeout.h"
 
+/* Header fields point at literals or at the call's arena, both alive
+ * until nghttp2 has sent or dropped the frame (the call is freed only after
+ * its stream closed), so nghttp2 need not copy them. */
+#define NV_NO_COPY                                                             \
+  (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
 #define MAKE_NV(n, v, vlen)                                                    \
   ((nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vlen),         \
-                NGHTTP2_NV_FLAG_NONE})
+                NV_NO_COPY})
 
 static int deliver_message(void *ud, const uint8_t *msg, size_t len);
 
@@ -92,9 +97,8 @@ void cli_call_conn_lost(bt_client_call *call, const char *why) {
 
 int cli_call_attach(bt_client_call *call, cli_conn *cc) {
   bt_channel *ch = call->ch;
-  char timeout[BT_TIMEOUT_MAX_LEN];
-  size_t md_count = bt_metadata_count(call->req_md);
-  nghttp2_nv *nv = bt_arena_alloc(call->arena, (10 + md_count) * sizeof(*nv));
+  nghttp2_nv *nv =
+      bt_arena_alloc(call->arena, (10 + call->md_nv_count) * sizeof(*nv));
   size_t n = 0;
   nv[n++] = MAKE_NV(":method", "POST", 4);
   nv[n++] = ch->ssl_ctx ? MAKE_NV(":scheme", "https", 5)
@@ -103,7 +107,7 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
   nv[n++] = MAKE_NV(":authority", ch->authority, strlen(ch->authority));
   nv[n++] = MAKE_NV("content-type", "application/grpc", 16);
   nv[n++] = MAKE_NV("te", "trailers", 8);
-  nv[n++] = MAKE_NV("user-agent", "grpc-c-baton/0.1", 16);
+  nv[n++] = MAKE_NV("user-agent", call->user_agent, call->user_agent_len);
   nv[n++] = MAKE_NV("grpc-accept-encoding", "identity,gzip", 13);
   if (call->gzip)
     nv[n++] = MAKE_NV("grpc-encoding", "gzip", 4);
@@ -113,19 +117,13 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
       cli_call_fail(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
       return 0;
     }
+    char *timeout = bt_arena_alloc(call->arena, BT_TIMEOUT_MAX_LEN);
     size_t len = bt_timeout_format(left, timeout);
     nv[n++] = MAKE_NV("grpc-timeout", timeout, len);
   }
-  for (size_t i = 0; i < md_count; i++) {
-    const char *key;
-    const uint8_t *value;
-    size_t len;
-    bt_metadata_at(call->req_md, i, &key, &value, &len);
-    size_t wlen = bt_metadata_wire_value_len(key, value, len);
-    char *wire = bt_arena_alloc(call->arena, wlen + 1);
-    bt_metadata_wire_value(key, value, len, wire);
-    nv[n++] = (nghttp2_nv){(uint8_t *)key, (uint8_t *)wire, strlen(key), wlen,
-                           NGHTTP2_NV_FLAG_NONE};
+  if (call->md_nv_count) {
+    memcpy(nv + n, call->md_nv, call->md_nv_count * sizeof(*nv));
+    n += call->md_nv_count;
   }
   nghttp2_data_provider prd = {.source.ptr = call,
                                .read_callback = cli_call_read_data};
@@ -297,17 +295,46 @@ void cli_call_stream_closed(bt_client_call *call, uint32_t error_code) {
 
 /* ---- public API ------------------------------------------------------ */
 
-static bt_metadata *copy_metadata(bt_arena *arena, const bt_metadata *src) {
-  bt_metadata *md = bt_metadata_new(arena);
-  size_t n = src ? bt_metadata_count(src) : 0;
-  for (size_t i = 0; i < n; i++) {
+#define BATON_USER_AGENT "grpc-c-baton/0.1"
+
+/* Turns the caller's metadata into header fields in the call's arena once,
+ * so a call that waits for a connection keeps them and attaching is a
+ * copy: -bin values base64-encoded, keys the transport writes itself
+ * skipped, and a "user-agent" entry put in front of ours (as gRPC does). */
+static void prepare_metadata(bt_client_call *call, const bt_metadata *md) {
+  size_t count = bt_metadata_count(md);
+  call->user_agent = BATON_USER_AGENT;
+  call->user_agent_len = sizeof(BATON_USER_AGENT) - 1;
+  call->md_nv =
+      count ? bt_arena_alloc(call->arena, count * sizeof(nghttp2_nv)) : NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < count; i++) {
     const char *key;
     const uint8_t *value;
     size_t len;
-    bt_metadata_at(src, i, &key, &value, &len);
-    bt_metadata_add(md, key, strlen(key), value, len);
+    bt_metadata_at(md, i, &key, &value, &len);
+    size_t key_len = strlen(key);
+    if (bt_metadata_key_is_reserved(key, key_len))
+      continue;
+    if (key_len == 10 && memcmp(key, "user-agent", 10) == 0) {
+      size_t ua_len = len + 1 + sizeof(BATON_USER_AGENT) - 1;
+      char *ua = bt_arena_alloc(call->arena, ua_len + 1);
+      memcpy(ua, value, len);
+      ua[len] = ' ';
+      memcpy(ua + len + 1, BATON_USER_AGENT, sizeof(BATON_USER_AGENT));
+      call->user_agent = ua;
+      call->user_agent_len = ua_len;
+      continue;
+    }
+    size_t wire_len = bt_metadata_wire_value_len(key, value, len);
+    char *mem = bt_arena_alloc(call->arena, key_len + 1 + wire_len + 1);
+    memcpy(mem, key, key_len + 1);
+    bt_metadata_wire_value(key, value, len, mem + key_len + 1);
+    call->md_nv[n++] =
+        (nghttp2_nv){(uint8_t *)mem, (uint8_t *)mem + key_len + 1, key_len,
+                     wire_len, NV_NO_COPY};
   }
-  return md;
+  call->md_nv_count = n;
 }
 
 bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
@@ -325,7 +352,7 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
     call->cbs = *cbs;
   call->ud = ud;
   call->deadline = INT64_MAX;
-  call->req_md = copy_metadata(arena, opts ? opts->metadata : NULL);
+  prepare_metadata(call, opts ? opts->metadata : NULL);
   call->gzip = opts ? opts->gzip : 0;
   call->init_md = bt_metadata_new(arena);
   call->trailers = bt_metadata_new(arena);

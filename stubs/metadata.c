@@ -54,16 +54,25 @@ void bt_metadata_free(bt_metadata *md) {
   bt_free(md);
 }
 
+/* Bytes allowed in a key: a-z 0-9 _ - . (PROTOCOL-HTTP2.md). A table, as
+ * every header of every call passes through here. */
+static const uint8_t key_char_ok[256] = {
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['a'] = 1,
+    ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1,
+    ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
 int bt_metadata_key_is_valid(const char *key, size_t len) {
   if (!key || len == 0)
     return 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = key[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-          c == '-' || c == '.'))
-      return 0;
-  }
-  return 1;
+  const unsigned char *k = (const unsigned char *)key;
+  unsigned ok = 1;
+  for (size_t i = 0; i < len; i++)
+    ok &= key_char_ok[k[i]];
+  return (int)ok;
 }
 
 int bt_metadata_key_is_binary(const char *key, size_t len) {
@@ -92,6 +101,9 @@ int bt_metadata_key_is_reserved(const char *key, size_t len) {
     return 0;
   if (key[0] == ':')
     return 1;
+  /* Every reserved key starts with one of these. */
+  if (!strchr("cthkupg", key[0]))
+    return 0;
   for (size_t i = 0; i < sizeof(transport) / sizeof(transport[0]); i++) {
     if (key_equals(key, len, transport[i]))
       return 1;

@@ -10,6 +10,7 @@
 #include <baton/alloc.h>
 #include <baton/error.h>
 
+#include "pool.h"
 #include "srv.h"
 
 /* Stop producing output above this much pending: back-pressure. */
@@ -197,6 +198,9 @@ static void session_ready(bt_conn *c, void *ud) {
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o->initial_window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, o->max_header_list},
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 16384},
+      /* gRPC has no use for RFC 7540's priority tree; without it nghttp2
+       * schedules streams from simple queues (cheaper per stream). */
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv,
                           sizeof(iv) / sizeof(iv[0]));
@@ -264,6 +268,9 @@ static nghttp2_option *make_options(const bt_server_opts *o) {
   nghttp2_option_set_max_send_header_block_length(opt, 65536);
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
+  /* Closed streams are kept only for the priority tree, which we do not
+   * use: drop them at once. */
+  nghttp2_option_set_no_closed_streams(opt, 1);
 #ifdef HAVE_NGHTTP2_STREAM_RESET_RATE_LIMIT
   nghttp2_option_set_stream_reset_rate_limit(opt, 2 * o->stream_reset_burst,
                                              o->stream_reset_rate);
@@ -291,8 +298,8 @@ void srv_session_accept(srv_worker *w, uv_stream_t *listener,
   s->worker = w;
   s->reset_tokens = o->stream_reset_burst;
   s->reset_refill_ns = bt_now_ns();
-  if (nghttp2_session_server_new2(&s->h2, w->h2_callbacks, s, w->h2_options) !=
-      0) {
+  if (nghttp2_session_server_new3(&s->h2, w->h2_callbacks, s, w->h2_options,
+                                  bt_pool_nghttp2_mem()) != 0) {
     bt_free(s);
     return;
   }
