@@ -49,7 +49,8 @@ void gw_gateway_wait(gw_gateway *gw);
 /* The saga log's options from the config. */
 gw_sagalog_opts gw_saga_log_opts(const gw_config *cfg);
 
-/* n random lowercase hex digits from the kernel, NUL-terminated. */
+/* n random lowercase hex digits, NUL-terminated (a per-thread generator
+ * seeded from the kernel: unique ids, not secrets). */
 void gw_random_hex(char *out, size_t n);
 /* Sagas this gateway must finish after a crash, read from its log before
  * it serves (copied out of the log's views). */

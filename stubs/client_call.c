@@ -120,6 +120,7 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
     char *timeout = bt_arena_alloc(call->arena, BT_TIMEOUT_MAX_LEN);
     size_t len = bt_timeout_format(left, timeout);
     nv[n++] = MAKE_NV("grpc-timeout", timeout, len);
+    nv[n - 1].flags |= NGHTTP2_NV_FLAG_NO_INDEX; /* see value_is_per_call */
   }
   if (call->md_nv_count) {
     memcpy(nv + n, call->md_nv, call->md_nv_count * sizeof(*nv));
@@ -297,6 +298,23 @@ void cli_call_stream_closed(bt_client_call *call, uint32_t error_code) {
 
 #define BATON_USER_AGENT "grpc-c-baton/0.1"
 
+/* Headers whose value is new on every call. HPACK would add each one to the
+ * connection's table, evicting the entries that do repeat and leaving
+ * nghttp2 to compare against a table full of same-named dead values (the
+ * profile of a flow showed 68 memcmp per header block); sent as "never
+ * indexed" they cost nothing later. */
+static int value_is_per_call(const char *key, size_t key_len) {
+  static const char *const keys[] = {"traceparent", "tracestate",
+                                     "baton-saga-id", "x-request-id"};
+  if (bt_metadata_key_is_binary(key, key_len))
+    return 1;
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    if (strcmp(key, keys[i]) == 0)
+      return 1;
+  }
+  return 0;
+}
+
 /* Turns the caller's metadata into header fields in the call's arena once,
  * so a call that waits for a connection keeps them and attaching is a
  * copy: -bin values base64-encoded, keys the transport writes itself
@@ -330,9 +348,11 @@ static void prepare_metadata(bt_client_call *call, const bt_metadata *md) {
     char *mem = bt_arena_alloc(call->arena, key_len + 1 + wire_len + 1);
     memcpy(mem, key, key_len + 1);
     bt_metadata_wire_value(key, value, len, mem + key_len + 1);
-    call->md_nv[n++] =
-        (nghttp2_nv){(uint8_t *)mem, (uint8_t *)mem + key_len + 1, key_len,
-                     wire_len, NV_NO_COPY};
+    uint8_t flags = NV_NO_COPY;
+    if (value_is_per_call(key, key_len))
+      flags |= NGHTTP2_NV_FLAG_NO_INDEX;
+    call->md_nv[n++] = (nghttp2_nv){
+        (uint8_t *)mem, (uint8_t *)mem + key_len + 1, key_len, wire_len, flags};
   }
   call->md_nv_count = n;
 }
