@@ -74,8 +74,7 @@ static void run_free(gw_run *run) {
   bt_timer_free(run->deadline_timer);
   for (size_t i = 0; i < run->flow->env.n; i++)
     bt_timer_free(run->steps[i].backoff);
-  bt_metadata_free(run->md);
-  bt_arena_free(run->arena);
+  bt_arena_free(run->arena); /* run->md with it */
 }
 
 /* Hands the steps to compensate to the background compensator. */
@@ -709,7 +708,7 @@ void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
     bt_timer_start(run->deadline_timer,
                    left > 0 ? (uint64_t)(left + 999999) / 1000000 : 0);
   }
-  run->md = gw_forward_metadata(w->gw->cfg, call);
+  run->md = gw_forward_metadata(w->gw->cfg, call, run->arena);
   bt_call_on_cancel(call, client_cancelled, run);
   push(run, &flow->body);
   if (flow->saga && w->gw->log) {

@@ -307,8 +307,9 @@ void gw_random_hex(char *out, size_t n) {
   out[n] = 0;
 }
 
-bt_metadata *gw_forward_metadata(const gw_config *cfg, bt_call *call) {
-  bt_metadata *md = bt_metadata_new(NULL);
+bt_metadata *gw_forward_metadata(const gw_config *cfg, bt_call *call,
+                                 bt_arena *arena) {
+  bt_metadata *md = bt_metadata_new(arena);
   const bt_metadata *in = bt_call_request_metadata(call);
   for (size_t i = 0; i < cfg->n_forward_metadata; i++) {
     const char *key = cfg->forward_metadata[i];
@@ -327,11 +328,14 @@ bt_metadata *gw_forward_metadata(const gw_config *cfg, bt_call *call) {
   if (tp) {
     bt_metadata_add(md, "traceparent", 11, tp, len);
   } else {
-    char trace[33], span[17], buf[64];
-    gw_random_hex(trace, 32);
-    gw_random_hex(span, 16);
-    int n = snprintf(buf, sizeof(buf), "00-%s-%s-01", trace, span);
-    bt_metadata_add(md, "traceparent", 11, buf, (size_t)n);
+    /* 00-<trace id: 32 hex>-<span id: 16 hex>-01 */
+    char buf[56];
+    memcpy(buf, "00-", 3);
+    gw_random_hex(buf + 3, 32);
+    buf[35] = '-';
+    gw_random_hex(buf + 36, 16);
+    memcpy(buf + 52, "-01", 4);
+    bt_metadata_add(md, "traceparent", 11, buf, 55);
   }
   return md;
 }

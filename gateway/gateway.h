@@ -111,7 +111,8 @@ bt_metadata *gw_saga_metadata(const bt_metadata *base, const char *saga_id,
                               const char *step, int compensation);
 
 /* Request metadata to send upstream: the configured keys, and traceparent
- * (forwarded, or made up when the client sent none). */
-bt_metadata *gw_forward_metadata(const gw_config *cfg, bt_call *call);
+ * (forwarded, or made up when the client sent none), in arena. */
+bt_metadata *gw_forward_metadata(const gw_config *cfg, bt_call *call,
+                                 bt_arena *arena);
 
 #endif

@@ -12,16 +12,25 @@
 
 #include <baton/alloc.h>
 
-struct bt_loop {
-  uv_loop_t uv;
-  uv_prepare_t prepare;
-  bt_flushable *dirty_head;
-};
+/* Freed timers kept for reuse per loop: a flow arms and frees several per
+ * call, and a fresh one costs an allocation, a handle init and a close that
+ * completes only on the next loop turn. */
+#define TIMER_CACHE_MAX 1024
 
 struct bt_timer {
   uv_timer_t handle;
   bt_timer_fn fn;
   void *ud;
+  bt_timer *next_free;
+};
+
+struct bt_loop {
+  uv_loop_t uv;
+  uv_prepare_t prepare;
+  bt_flushable *dirty_head;
+  bt_timer *free_timers; /* stopped, still initialized */
+  size_t n_free_timers;
+  int in_timer_cb; /* a timer callback is running */
 };
 
 static void flush_dirty(uv_prepare_t *prepare) {
@@ -61,9 +70,19 @@ static void close_any(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
+static void timer_closed(uv_handle_t *h) {
+  bt_free(h->data);
+}
+
 void bt_loop_free(bt_loop *loop) {
   if (!loop)
     return;
+  while (loop->free_timers) {
+    bt_timer *t = loop->free_timers;
+    loop->free_timers = t->next_free;
+    uv_close((uv_handle_t *)&t->handle, timer_closed);
+  }
+  loop->n_free_timers = 0;
   /* Handles still open belong to objects their owners leaked or freed
    * without closing; close them so uv_loop_close succeeds. */
   uv_walk(&loop->uv, close_any, NULL);
@@ -121,15 +140,25 @@ void bt_loop_unmark_dirty(bt_loop *loop, bt_flushable *f) {
 
 static void timer_fired(uv_timer_t *h) {
   bt_timer *t = h->data;
+  bt_loop *loop = bt_loop_from_uv(h->loop);
+  loop->in_timer_cb++;
   t->fn(t->ud);
+  loop->in_timer_cb--;
 }
 
 bt_timer *bt_timer_new(bt_loop *loop, bt_timer_fn fn, void *ud) {
-  bt_timer *t = bt_calloc(1, sizeof(*t));
-  uv_timer_init(&loop->uv, &t->handle);
-  t->handle.data = t;
+  bt_timer *t = loop->free_timers;
+  if (t) {
+    loop->free_timers = t->next_free;
+    loop->n_free_timers--;
+  } else {
+    t = bt_calloc(1, sizeof(*t));
+    uv_timer_init(&loop->uv, &t->handle);
+    t->handle.data = t;
+  }
   t->fn = fn;
   t->ud = ud;
+  t->next_free = NULL;
   return t;
 }
 
@@ -141,13 +170,22 @@ void bt_timer_stop(bt_timer *t) {
   uv_timer_stop(&t->handle);
 }
 
-static void timer_closed(uv_handle_t *h) {
-  bt_free(h->data);
-}
-
 void bt_timer_free(bt_timer *t) {
   if (!t)
     return;
   uv_timer_stop(&t->handle);
+  bt_loop *loop = bt_loop_from_uv(t->handle.loop);
+  /* Freed from a timer callback it is closed as before: a closing handle
+   * keeps this loop turn from blocking in poll, which callers that wait
+   * with bt_loop_run_once(loop, 1) for what the callback did rely on. */
+  if (!loop->in_timer_cb && loop->n_free_timers < TIMER_CACHE_MAX) {
+    /* A stopped timer does not keep the loop alive: park it. */
+    t->fn = NULL;
+    t->ud = NULL;
+    t->next_free = loop->free_timers;
+    loop->free_timers = t;
+    loop->n_free_timers++;
+    return;
+  }
   uv_close((uv_handle_t *)&t->handle, timer_closed);
 }
