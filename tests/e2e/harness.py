@@ -10,7 +10,6 @@ Runs only under Debian's /usr/bin/python3 (python3-grpcio, python3-protobuf,
 python3-h2); nothing here imports grpc until a script asks for the protos.
 """
 
-import ctypes
 import os
 import re
 import shutil
@@ -63,18 +62,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-# prctl resolved once here: the hook below runs in the forked child, where
-# looking symbols up (dlsym) could block on a lock another thread held.
-try:
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):
-    _prctl = None
-
-
-def _die_with_parent():
-    # PR_SET_PDEATHSIG(SIGKILL): runs in the child between fork and exec.
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL)
+# PR_SET_PDEATHSIG(SIGKILL) is set by setpriv (util-linux) between its start
+# and the exec of the peer, not by a preexec_fn: a preexec_fn makes subprocess
+# fork() where it would vfork(), and fork() runs grpcio's pthread_atfork
+# handler, which can deadlock joining a gRPC executor thread (grpcio 1.51:
+# the thread waits for the fork to finish) while this thread holds the GIL,
+# freezing the whole script, hard_timeout's watchdog included.
+_SETPRIV = shutil.which("setpriv")
 
 
 class Process:
@@ -91,8 +85,9 @@ class Process:
         self._cond = threading.Condition()
         self._threads = []
         log(f"[{name}] $ {' '.join(self.argv)}")
+        die_with_us = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
         self.proc = subprocess.Popen(
-            self.argv,
+            die_with_us + self.argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -100,7 +95,6 @@ class Process:
             # Own process group, so stop/kill also reach anything a wrapper script spawned;
             # and killed with us if this script is killed (say by CTest's TIMEOUT).
             start_new_session=True,
-            preexec_fn=_die_with_parent,
         )
         with _live_lock:
             _live.add(self)
