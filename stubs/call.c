@@ -247,16 +247,16 @@ ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
   (void)user_data;
   bt_call *call = source->ptr;
   size_t n = bt_sendq_read(&call->out, buf, length);
-  if (n > 0)
-    return (ssize_t)n;
-  if (!call->status_pending)
-    return NGHTTP2_ERR_DEFERRED;
+  if (call->out.bytes > 0 || !call->status_pending)
+    return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+  /* Everything is out and the status is known: the trailers follow this
+   * frame (no empty DATA frame just to end the data). */
   *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
   size_t cap = 2 + bt_metadata_count(call->trail_md);
   nghttp2_nv *nv = bt_arena_alloc(call->arena, cap * sizeof(*nv));
   size_t count = status_nv(call, nv);
   nghttp2_submit_trailer(h2, stream_id, nv, count);
-  return 0;
+  return (ssize_t)n;
 }
 
 /* A non-gRPC request: a plain HTTP answer and the end of the stream. */

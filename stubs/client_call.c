@@ -152,12 +152,12 @@ ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
   (void)user_data;
   bt_client_call *call = source->ptr;
   size_t n = bt_sendq_read(&call->out, buf, length);
-  if (n > 0)
-    return (ssize_t)n;
-  if (!call->send_closed)
-    return NGHTTP2_ERR_DEFERRED;
+  if (call->out.bytes > 0 || !call->send_closed)
+    return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+  /* The last message ends the stream in its own frame: no empty DATA
+   * frame for END_STREAM (one frame less per call for both peers). */
   *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  return 0;
+  return (ssize_t)n;
 }
 
 /* ---- response -------------------------------------------------------- */

@@ -88,8 +88,9 @@ int bt_metadata_key_is_reserved(const char *key, size_t len) {
   /* Headers the HTTP/2 transport itself writes or that HTTP/2 forbids
    * (connection-specific headers, RFC 9113 section 8.2.2). */
   static const char *const transport[] = {
-      "content-type", "te",      "connection",        "host",
-      "keep-alive",   "upgrade", "transfer-encoding", "proxy-connection",
+      "content-type",   "te",      "connection",        "host",
+      "keep-alive",     "upgrade", "transfer-encoding", "proxy-connection",
+      "content-length", /* of this hop's body: not forwarded */
   };
   /* grpc-* headers the application sets itself. */
   static const char *const user_grpc[] = {

@@ -181,6 +181,7 @@ static void test_metadata_key_is_reserved(void **state) {
       "keep-alive",
       "upgrade",
       "proxy-connection",
+      "content-length",
       "grpc-future-header",
   };
   const char *user[] = {
