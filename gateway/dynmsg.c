@@ -1,22 +1,39 @@
 /* dynmsg.c (gateway): protobuf messages decoded and encoded from registry
  * types, without generated code.
  *
- * Decoding makes two passes over each message's bytes. The first validates
- * the wire format (tags, varints, lengths, wire types against field types,
- * packed runs, UTF-8) and counts each known field's occurrences, stepping
- * over sub-messages in O(1); then one arena block is taken for the message
- * (header, slots, every occurrence: see struct gw_msg), and the second pass
- * fills it, decoding sub-messages recursively. So every byte is read twice
- * whatever the nesting, a message costs one allocation, and string, bytes and
- * sub-message payloads stay pointers into the input. Occurrences hold raw wire
- * values (the varint, the fixed bits, a pointer and length); gw_msg_get
- * converts them to the field's C type when asked.
+ * Decoding makes two passes over each message. The first reads its bytes:
+ * it validates the wire format (tags, varints, lengths, wire types against
+ * field types, packed runs, UTF-8), counts each known field's occurrences
+ * and records each one (field, value) in a fixed scratch on the C stack,
+ * stepping over sub-messages in O(1); then one arena block is taken for the
+ * message (header, slots, every occurrence: see struct gw_msg), and the
+ * second pass fills it from the records, decoding sub-messages recursively.
+ * A message whose occurrences do not fit in what is left of the scratch
+ * (more than ~100 along the nesting) has its bytes read a second time
+ * instead. So every byte is read at most twice whatever the nesting, a
+ * message costs one allocation, and string, bytes and sub-message payloads
+ * stay pointers into the input. Occurrences hold raw wire values (the
+ * varint, the fixed bits, a pointer and length); gw_msg_get converts them
+ * to the field's C type when asked.
+ *
+ * A flow decodes and encodes several small messages per call, so the fixed
+ * cost per message and per tag is what counts: fields are found through
+ * the registry's dense by-number table without a call, wire types come from
+ * a table, error paths (field paths, element indexes) are only built when
+ * an error happens, the per-field scratch is zeroed once per decode and only
+ * as wide as the widest type met, present fields are sorted only when they
+ * came out of order, ASCII strings are checked a word at a time, and an
+ * encoder comes with its first buffer.
  *
  * A singular sub-message that occurs more than once is merged, as protobuf
  * does, by decoding the concatenation of its occurrences (a copy made only
  * in that rare case; merges nest at most 4 deep, so the input is copied at
  * most 4 times). Other singular fields keep their last occurrence.
  * Unknown fields are validated and skipped; they stay in gw_msg_bytes.
+ * Sub-messages are decoded after their parent is validated whole: repeated
+ * ones in the order they came, then singular ones in the order their fields
+ * first came (by field index in a sparse message), which decides which
+ * error is reported when several are bad.
  *
  * Limits: groups (wire types 3 and 4) are refused; a message is at most
  * 4 GiB (gRPC's own framing limit); nesting is capped by max_depth (0 or no
@@ -38,6 +55,12 @@
 #define MAX_MERGE_NESTING 4
 #define MAX_FIELD_NUMBER 536870911u
 
+/* Scratch counts zeroed up front (see dctx). */
+#define SCRATCH_ZEROED 16
+
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define COLD __attribute__((cold, noinline))
+
 /* registry.c holds an empty instance of every type, made at load. */
 const void *gw_registry_empty_msg_(const gw_message *m);
 
@@ -58,20 +81,23 @@ typedef struct slot {
 } slot;
 
 /* One arena block: this header, then slot slots[n_slots], then uint32_t
- * present[n_present] (indexes of the fields present), then, 16-aligned,
- * the occurrences. Dense messages have a slot per field index up to the
- * last one present (O(1) lookup); sparse ones, where that would waste more
- * than it holds, a slot per present field, found by binary search in the
- * sorted present[]. So a message costs memory in proportion to what its
- * bytes hold, never to the size of its type: a hostile stream of tiny
- * sub-messages of a type with hundreds of fields cannot blow up. */
+ * present[n_present], then, 16-aligned at occ_at, the occurrences. Dense
+ * messages (n_present == 0) have a slot per field index up to the last one
+ * present (O(1) lookup; an absent field's slot has count 0) and no
+ * present[]; sparse ones, where that would waste more than it holds, a
+ * slot per present field, found by binary search in the sorted present[]
+ * (the indexes of the fields present). So a message costs memory in
+ * proportion to what its bytes hold, never to the size of its type: a
+ * hostile stream of tiny sub-messages of a type with hundreds of fields
+ * cannot blow up. (occ_at fits 32 bits: slots and present[] are bounded by
+ * the type's field count.) */
 struct gw_msg {
   const gw_message *type;
   const uint8_t *data;
   uint32_t len;
   uint32_t n_slots;
-  uint32_t n_present;
-  uint32_t dense;
+  uint32_t n_present; /* 0: dense */
+  uint32_t occ_at;    /* byte offset of the occurrences */
 };
 
 static inline slot *slots_of(const gw_msg *m) {
@@ -82,14 +108,20 @@ static inline uint32_t *present_of(const gw_msg *m) {
   return (uint32_t *)(slots_of(m) + m->n_slots);
 }
 
-static inline occ *occ_of(const gw_msg *m) {
-  uintptr_t p = (uintptr_t)(present_of(m) + m->n_present);
-  return (occ *)((p + 15) & ~(uintptr_t)15);
+static inline size_t occ_offset(uint32_t n_slots, uint32_t n_present) {
+  size_t at = sizeof(gw_msg) + (size_t)n_slots * sizeof(slot) +
+              (size_t)n_present * sizeof(uint32_t);
+  return (at + 15) & ~(size_t)15;
 }
 
-/* The slot of the field at index idx, or NULL when it is absent. */
-static slot *find_slot(const gw_msg *m, uint32_t idx) {
-  if (m->dense)
+static inline occ *occ_of(const gw_msg *m) {
+  return (occ *)(uintptr_t)((const char *)m + m->occ_at);
+}
+
+/* The slot of the field at index idx, or NULL when it is absent (a dense
+ * message may give an absent field's slot, of count 0). */
+static inline slot *find_slot(const gw_msg *m, uint32_t idx) {
+  if (!m->n_present)
     return idx < m->n_slots ? &slots_of(m)[idx] : NULL;
   const uint32_t *present = present_of(m);
   size_t lo = 0, hi = m->n_present;
@@ -158,26 +190,17 @@ static inline uint64_t ld_le64(const uint8_t *p) {
   return (uint64_t)ld_le32(p) | (uint64_t)ld_le32(p + 4) << 32;
 }
 
-/* The wire type a field's values use unpacked; -1 for groups. */
-static int wire_of(gw_ftype t) {
-  switch (t) {
-  case GW_TYPE_DOUBLE:
-  case GW_TYPE_FIXED64:
-  case GW_TYPE_SFIXED64:
-    return WT_I64;
-  case GW_TYPE_FLOAT:
-  case GW_TYPE_FIXED32:
-  case GW_TYPE_SFIXED32:
-    return WT_I32;
-  case GW_TYPE_STRING:
-  case GW_TYPE_BYTES:
-  case GW_TYPE_MESSAGE:
-    return WT_LEN;
-  case GW_TYPE_GROUP:
-    return -1;
-  default:
-    return WT_VARINT;
-  }
+/* The wire type each proto type's values use unpacked (-1 for groups; the
+ * rest, varint, is 0). A table: the decoder asks for every tag. */
+static const int8_t wire_tab[32] = {
+    [GW_TYPE_DOUBLE] = WT_I64,   [GW_TYPE_FLOAT] = WT_I32,
+    [GW_TYPE_FIXED64] = WT_I64,  [GW_TYPE_FIXED32] = WT_I32,
+    [GW_TYPE_STRING] = WT_LEN,   [GW_TYPE_GROUP] = -1,
+    [GW_TYPE_MESSAGE] = WT_LEN,  [GW_TYPE_BYTES] = WT_LEN,
+    [GW_TYPE_SFIXED32] = WT_I32, [GW_TYPE_SFIXED64] = WT_I64};
+
+static inline int wire_of(gw_ftype t) {
+  return wire_tab[(unsigned)t & 31]; /* registry types are 1..18 */
 }
 
 static const char *wire_name(int wt) {
@@ -193,13 +216,22 @@ static const char *wire_name(int wt) {
   }
 }
 
-static int is_scalar_numeric(gw_ftype t) {
-  return wire_of(t) == WT_VARINT || wire_of(t) == WT_I64 ||
-         wire_of(t) == WT_I32;
+static inline int is_scalar_numeric(gw_ftype t) {
+  int w = wire_of(t);
+  return w >= 0 && w != WT_LEN;
 }
 
-static int utf8_valid(const uint8_t *s, size_t n) {
-  size_t i = 0;
+/* The field numbered num of t, or NULL. Inline through the registry's
+ * dense table; spread-out numbers take the registry's search. */
+static inline const gw_field *field_by_number(const gw_message *t,
+                                              uint64_t num) {
+  if (t->dense_by_number)
+    return num < t->n_dense ? t->dense_by_number[num] : NULL;
+  return gw_message_field_by_number(t, (uint32_t)num);
+}
+
+/* The general check, from i (a character boundary) to n. */
+static int utf8_valid_from(const uint8_t *s, size_t n, size_t i) {
   while (i < n) {
     if (n - i >= 8) {
       uint64_t w;
@@ -243,6 +275,43 @@ static int utf8_valid(const uint8_t *s, size_t n) {
   return 1;
 }
 
+/* Most strings are short and ASCII: they are checked a word at a time
+ * (short ones in 4-, 2- and 1-byte pieces, the last word of longer ones
+ * overlapping the one before), and the general check runs only from the
+ * first word with a high bit set. */
+static inline int utf8_valid(const uint8_t *s, size_t n) {
+  if (n < 8) {
+    uint32_t acc = 0;
+    const uint8_t *q = s;
+    if (n & 4) {
+      uint32_t w;
+      memcpy(&w, q, 4);
+      acc |= w;
+      q += 4;
+    }
+    if (n & 2) {
+      uint16_t w;
+      memcpy(&w, q, 2);
+      acc |= w;
+      q += 2;
+    }
+    if (n & 1)
+      acc |= *q;
+    return !(acc & 0x80808080u) || utf8_valid_from(s, n, 0);
+  }
+  size_t i = 0;
+  uint64_t w;
+  for (; n - i >= 8; i += 8) {
+    memcpy(&w, s + i, 8);
+    if (w & 0x8080808080808080ull)
+      return utf8_valid_from(s, n, i);
+  }
+  if (i == n)
+    return 1;
+  memcpy(&w, s + n - 8, 8);
+  return !(w & 0x8080808080808080ull) || utf8_valid_from(s, n, i);
+}
+
 /* ---- decoding -------------------------------------------------------- */
 
 /* Where the decoder is, for error messages: a chain on the C stack. */
@@ -253,6 +322,29 @@ typedef struct frame {
   int64_t index; /* element of a repeated field, or -1 */
 } frame;
 
+/* One occurrence of a known field found by pass 1, and what pass 2 does
+ * with it. */
+enum {
+  OP_ONE,       /* singular scalar, string or bytes: the last one wins */
+  OP_ADD,       /* an element, or a singular message's part (merged later) */
+  OP_MSG,       /* an element of a repeated message field: decode it */
+  OP_MSG1,      /* a singular message's first part: as OP_ADD, and the
+                   order in which singular sub-messages are decoded */
+  OP_PACKED_V,  /* a packed run (v.s) of varints, */
+  OP_PACKED_64, /* of fixed64s, */
+  OP_PACKED_32  /* or of fixed32s */
+};
+
+typedef struct rec {
+  uint32_t idx; /* the field's index */
+  uint32_t op;
+  occ v; /* raw bits, or payload pointer and length */
+} rec;
+
+/* Records on the C stack per decode (24 bytes each): several times what
+ * the messages of a flow need, nested ones included. */
+#define MAX_RECS 96
+
 typedef struct dctx {
   bt_arena *arena;
   uint32_t max_depth;
@@ -260,14 +352,26 @@ typedef struct dctx {
   size_t errlen;
   /* Merges of singular sub-messages in progress, nested. */
   uint32_t merging;
-  /* Scratch for the message being scanned: occurrence counts per field
-   * index (all zero between uses) and the indexes present, in the order
-   * first seen. Sub-messages reuse it once their parent is laid out. */
+  /* Scratch for the message being scanned: per field index, the places
+   * its occurrences take (each one of a repeated field or message, else
+   * 1: the last one wins), and the indexes present, in the order first
+   * seen. counts[0, zeroed) are zero between uses (each message clears
+   * what it set), so a decode zeroes only as many as its widest type has
+   * fields, once. Sub-messages reuse the scratch once their parent is laid
+   * out. */
   uint32_t *counts;
   uint32_t *present;
   size_t scratch_cap;
+  size_t zeroed;
   uint32_t stack_counts[64];
   uint32_t stack_present[64];
+  /* What pass 1 found, for pass 2 to place without reading the bytes
+   * again: a stack shared down the nesting (a message's records stay
+   * while its sub-messages push theirs above). A message whose records do
+   * not fit in what is left is read again instead (fill_reparse); so a
+   * big message costs no memory here. */
+  uint32_t n_recs;
+  rec recs[MAX_RECS];
 } dctx;
 
 static size_t put_path(char *buf, size_t cap, size_t at, const frame *fr) {
@@ -289,10 +393,7 @@ static size_t put_path(char *buf, size_t cap, size_t at, const frame *fr) {
 
 /* Writes "field <path>: <reason>", or just the reason at the top level.
  * Returns -1 for the caller to pass on. */
-static int fail_at(dctx *c, const frame *fr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail_at(dctx *c, const frame *fr, const char *fmt, ...) {
+static int vfail_at(dctx *c, const frame *fr, const char *fmt, va_list ap) {
   if (!c->errlen)
     return -1;
   size_t at = 0;
@@ -302,12 +403,36 @@ static int fail_at(dctx *c, const frame *fr, const char *fmt, ...) {
     if (at < c->errlen)
       at += (size_t)snprintf(c->err + at, c->errlen - at, ": ");
   }
-  if (at < c->errlen) {
-    va_list ap;
-    va_start(ap, fmt);
+  if (at < c->errlen)
     vsnprintf(c->err + at, c->errlen - at, fmt, ap);
-    va_end(ap);
-  }
+  return -1;
+}
+
+static int fail_at(dctx *c, const frame *fr, const char *fmt, ...) COLD
+    __attribute__((format(printf, 3, 4)));
+
+static int fail_at(dctx *c, const frame *fr, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfail_at(c, fr, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* As fail_at, inside field num of the message at fr (f when known;
+ * index: the element of a repeated field, or -1). The scanner calls this
+ * instead of keeping a frame for every tag it reads. */
+static int fail_field(dctx *c, const frame *fr, const gw_field *f, uint64_t num,
+                      int64_t index, const char *fmt, ...) COLD
+    __attribute__((format(printf, 6, 7)));
+
+static int fail_field(dctx *c, const frame *fr, const gw_field *f, uint64_t num,
+                      int64_t index, const char *fmt, ...) {
+  frame here = {fr, f, (uint32_t)num, index};
+  va_list ap;
+  va_start(ap, fmt);
+  vfail_at(c, &here, fmt, ap);
+  va_end(ap);
   return -1;
 }
 
@@ -340,116 +465,164 @@ typedef struct scan_out {
   uint32_t n_present;
   uint32_t span; /* last present field index + 1 */
   size_t n_occ;
+  int unsorted;      /* present[] is not in increasing order */
+  int singular_msgs; /* a singular message field is present */
+  uint32_t n_recs;   /* records made (or that would have been) */
 } scan_out;
 
-/* Pass 1: validates the bytes of one message of type t and counts the
- * occurrences of each known field into c->counts. */
+/* The element of f the scanner is at, for error paths. */
+#define ELEM(f) ((f) && (f)->repeated ? (int64_t)counts[(f)->index] : -1)
+
+/* Pass 1: validates the bytes of one message of type t, counts the
+ * places of each known field's occurrences into c->counts, and records
+ * the occurrences from c->recs[c->n_recs] while there is room. */
 static int scan(dctx *c, const gw_message *t, const uint8_t *p,
                 const uint8_t *end, const frame *fr, scan_out *out) {
   uint32_t *counts = c->counts;
+  uint32_t *present = c->present;
+  rec *const recs = c->recs + c->n_recs, *const rend = c->recs + MAX_RECS;
+  rec *r = recs;
+  uint32_t n_present = 0, span = 0;
+  size_t n_occ = 0;
+  int unsorted = 0, singular_msgs = 0;
   while (p < end) {
     uint64_t tag, len = 0;
     int rc = rd_varint(&p, end, &tag);
-    if (rc != RD_OK)
+    if (UNLIKELY(rc != RD_OK))
       return fail_at(c, fr, "%s in a tag", varint_problem(rc));
     uint64_t num = tag >> 3;
     int wt = (int)(tag & 7);
-    if (num == 0 || num > MAX_FIELD_NUMBER)
+    if (UNLIKELY(num == 0 || num > MAX_FIELD_NUMBER))
       return fail_at(c, fr, "invalid field number %llu",
                      (unsigned long long)num);
-    const gw_field *f = gw_message_field_by_number(t, (uint32_t)num);
-    frame here = {fr, f, (uint32_t)num, -1};
-    if (f && f->repeated)
-      here.index = counts[f->index];
+    const gw_field *f = field_by_number(t, num);
     const uint8_t *val = p;
-    switch (wt) {
-    case WT_VARINT:
+    /* tests in order of how common the wire types are (cheaper than a
+     * jump table for so few) */
+    if (wt == WT_LEN) {
       rc = rd_varint(&p, end, &len);
-      if (rc != RD_OK)
-        return fail_at(c, &here, "%s", varint_problem(rc));
-      break;
-    case WT_I64:
-      if (end - p < 8)
-        return fail_at(c, &here, "truncated fixed64 value");
-      p += 8;
-      break;
-    case WT_LEN:
-      rc = rd_varint(&p, end, &len);
-      if (rc != RD_OK)
-        return fail_at(c, &here, "%s in a length", varint_problem(rc));
-      if (len > (uint64_t)(end - p))
-        return fail_at(c, &here,
-                       "length %llu past the end of the message (%zu bytes "
-                       "left)",
-                       (unsigned long long)len, (size_t)(end - p));
+      if (UNLIKELY(rc != RD_OK))
+        return fail_field(c, fr, f, num, ELEM(f), "%s in a length",
+                          varint_problem(rc));
+      if (UNLIKELY(len > (uint64_t)(end - p)))
+        return fail_field(c, fr, f, num, ELEM(f),
+                          "length %llu past the end of the message (%zu "
+                          "bytes left)",
+                          (unsigned long long)len, (size_t)(end - p));
       val = p;
       p += len;
-      break;
-    case WT_I32:
-      if (end - p < 4)
-        return fail_at(c, &here, "truncated fixed32 value");
+    } else if (wt == WT_VARINT) {
+      rc = rd_varint(&p, end, &len);
+      if (UNLIKELY(rc != RD_OK))
+        return fail_field(c, fr, f, num, ELEM(f), "%s", varint_problem(rc));
+    } else if (wt == WT_I64) {
+      if (UNLIKELY(end - p < 8))
+        return fail_field(c, fr, f, num, ELEM(f), "truncated fixed64 value");
+      p += 8;
+    } else if (wt == WT_I32) {
+      if (UNLIKELY(end - p < 4))
+        return fail_field(c, fr, f, num, ELEM(f), "truncated fixed32 value");
       p += 4;
-      break;
-    case 3:
-    case 4:
-      return fail_at(c, &here, "groups (wire types 3 and 4) are not supported");
-    default:
-      return fail_at(c, &here, "invalid wire type %d", wt);
+    } else if (wt == 3 || wt == 4) {
+      return fail_field(c, fr, f, num, ELEM(f),
+                        "groups (wire types 3 and 4) are not supported");
+    } else {
+      return fail_field(c, fr, f, num, ELEM(f), "invalid wire type %d", wt);
     }
     if (!f)
       continue;
 
     int expect = wire_of(f->type);
-    if (expect < 0)
-      return fail_at(c, &here, "groups are not supported");
     uint32_t add = 1;
-    if (wt != expect) {
-      if (wt != WT_LEN || !f->repeated || !is_scalar_numeric(f->type))
-        return fail_at(c, &here, "wrong wire type (expected %s)",
-                       wire_name(expect));
+    uint32_t op;
+    if (UNLIKELY(wt != expect)) {
+      if (expect < 0)
+        return fail_field(c, fr, f, num, ELEM(f), "groups are not supported");
+      if (wt != WT_LEN || !f->repeated || expect == WT_LEN)
+        return fail_field(c, fr, f, num, ELEM(f),
+                          "wrong wire type (expected %s)", wire_name(expect));
       /* a packed run, whatever the field's declared packing */
-      here.index = -1;
       if (expect == WT_VARINT) {
         rc = count_packed_varints(val, p, &add);
         if (rc != RD_OK)
-          return fail_at(c, &here, "%s in a packed run", varint_problem(rc));
+          return fail_field(c, fr, f, num, -1, "%s in a packed run",
+                            varint_problem(rc));
       } else {
         uint32_t size = expect == WT_I64 ? 8 : 4;
         if (len % size)
-          return fail_at(c, &here,
-                         "packed %s run of %llu bytes is not a multiple of "
-                         "%u",
-                         wire_name(expect), (unsigned long long)len,
-                         (unsigned)size);
+          return fail_field(c, fr, f, num, -1,
+                            "packed %s run of %llu bytes is not a multiple "
+                            "of %u",
+                            wire_name(expect), (unsigned long long)len,
+                            (unsigned)size);
         add = (uint32_t)(len / size);
       }
-    } else if (f->type == GW_TYPE_STRING && !utf8_valid(val, (size_t)len)) {
-      return fail_at(c, &here, "invalid UTF-8");
+      if (!add)
+        continue;
+      op = expect == WT_VARINT ? OP_PACKED_V
+           : expect == WT_I64  ? OP_PACKED_64
+                               : OP_PACKED_32;
+    } else {
+      if (f->type == GW_TYPE_STRING && UNLIKELY(!utf8_valid(val, (size_t)len)))
+        return fail_field(c, fr, f, num, ELEM(f), "invalid UTF-8");
+      /* OP_ONE, OP_ADD (an element, or a singular message's part) or
+       * OP_MSG (a repeated message's element) */
+      op = (uint32_t)(f->repeated != 0) + (f->type == GW_TYPE_MESSAGE);
     }
-    if (!add)
-      continue;
-    uint32_t before = counts[f->index];
-    counts[f->index] = before + add;
+    uint32_t idx = f->index;
+    uint32_t before = counts[idx];
+    if (op != OP_ONE) {
+      counts[idx] = before + add;
+      n_occ += add;
+    } else {
+      counts[idx] = 1; /* last one wins: one place */
+    }
     if (before == 0) {
-      c->present[out->n_present++] = f->index;
-      if (f->index >= out->span)
-        out->span = f->index + 1;
+      if (op == OP_ONE) {
+        n_occ += 1;
+      } else if (op == OP_ADD && !f->repeated) {
+        singular_msgs = 1;
+        op = OP_MSG1;
+      }
+      present[n_present++] = idx;
+      if (idx >= span)
+        span = idx + 1;
+      else
+        unsorted = 1; /* a smaller index than one seen before */
     }
-    if (f->repeated || f->type == GW_TYPE_MESSAGE)
-      out->n_occ += add;
-    else if (before == 0)
-      out->n_occ += 1; /* last one wins: one place */
+    if (r < rend) {
+      r->idx = idx;
+      r->op = op;
+      if (wt == WT_LEN) {
+        r->v.s.p = val;
+        r->v.s.n = (size_t)len;
+      } else {
+        r->v.s.n = 0;
+        r->v.raw = wt == WT_VARINT ? len
+                   : wt == WT_I64  ? ld_le64(val)
+                                   : ld_le32(val);
+      }
+    }
+    r++;
   }
+  out->n_present = n_present;
+  out->span = span;
+  out->n_occ = n_occ;
+  out->unsorted = unsorted;
+  out->singular_msgs = singular_msgs;
+  out->n_recs = (uint32_t)(r - recs);
   return 0;
 }
+
+#undef ELEM
 
 static gw_msg *decode_msg(dctx *c, const gw_message *t, const uint8_t *data,
                           size_t len, uint32_t depth, const frame *fr);
 
-/* Merges the occurrences of singular message field f and decodes them. */
-static int finish_singular_msg(dctx *c, gw_msg *m, const gw_field *f,
+/* Merges the occurrences of singular message field f (slot s of m) and
+ * decodes them. */
+static int finish_singular_msg(dctx *c, gw_msg *m, slot *s, const gw_field *f,
                                uint32_t depth, const frame *fr) {
-  slot *s = find_slot(m, f->index);
   occ *o = &occ_of(m)[s->start];
   const uint8_t *data = o[0].s.p;
   size_t len = o[0].s.n;
@@ -486,85 +659,159 @@ static int finish_singular_msg(dctx *c, gw_msg *m, const gw_field *f,
   return 0;
 }
 
-/* Pass 2: fills m's occurrences from bytes scan() accepted. */
-static int fill(dctx *c, gw_msg *m, uint32_t depth, const frame *fr) {
+/* Decodes m's singular sub-messages, once every part of each is known,
+ * in the order of the field indexes in order[n] (those of the fields
+ * present, singular messages or not). */
+static int finish_singulars(dctx *c, gw_msg *m, const uint32_t *order,
+                            uint32_t n, uint32_t depth, const frame *fr) {
   const gw_message *t = m->type;
-  const uint8_t *p = m->data, *end = m->data + m->len;
-  while (p < end) {
-    uint64_t tag = 0, v = 0;
-    rd_varint(&p, end, &tag);
-    int wt = (int)(tag & 7);
-    const gw_field *f = gw_message_field_by_number(t, (uint32_t)(tag >> 3));
-    const uint8_t *val = p;
-    switch (wt) {
-    case WT_VARINT:
-      rd_varint(&p, end, &v);
-      break;
-    case WT_I64:
-      v = ld_le64(p);
-      p += 8;
-      break;
-    case WT_I32:
-      v = ld_le32(p);
-      p += 4;
-      break;
-    default: /* WT_LEN: scan() allowed nothing else */
-      rd_varint(&p, end, &v);
-      val = p;
-      p += v;
-      break;
-    }
-    slot *s = f ? find_slot(m, f->index) : NULL;
-    if (!s)
-      continue; /* unknown, or only empty packed runs */
-    occ *o = &occ_of(m)[s->start];
-    if (wt == WT_LEN && is_scalar_numeric(f->type)) {
-      const uint8_t *q = val, *qend = p;
-      int ew = wire_of(f->type);
-      while (q < qend) {
-        uint64_t x = 0;
-        if (ew == WT_VARINT) {
-          rd_varint(&q, qend, &x);
-        } else if (ew == WT_I64) {
-          x = ld_le64(q);
-          q += 8;
-        } else {
-          x = ld_le32(q);
-          q += 4;
-        }
-        o[s->count++].raw = x;
-      }
-    } else if (f->type == GW_TYPE_MESSAGE && f->repeated) {
-      frame here = {fr, f, f->number, s->count};
-      gw_msg *sub = decode_msg(c, f->message, val, (size_t)v, depth + 1, &here);
-      if (!sub)
-        return -1;
-      o[s->count++].msg = sub;
-    } else if (wt == WT_LEN) {
-      /* strings, bytes, and singular messages (merged later) */
-      uint32_t i = f->repeated || f->type == GW_TYPE_MESSAGE ? s->count++ : 0;
-      o[i].s.p = val;
-      o[i].s.n = (size_t)v;
-      s->count = s->count ? s->count : 1;
-    } else if (f->repeated) {
-      o[s->count++].raw = v;
-    } else {
-      o[0].raw = v;
-      s->count = 1;
-    }
-  }
-  const uint32_t *present = present_of(m);
-  for (uint32_t j = 0; j < m->n_present; j++) {
-    const gw_field *f = &t->fields[present[j]];
+  for (uint32_t j = 0; j < n; j++) {
+    const gw_field *f = &t->fields[order[j]];
     if (f->type == GW_TYPE_MESSAGE && !f->repeated &&
-        finish_singular_msg(c, m, f, depth, fr) != 0)
+        finish_singular_msg(c, m, find_slot(m, order[j]), f, depth, fr) != 0)
       return -1;
   }
   return 0;
 }
 
-/* Makes the scratch hold n_fields entries (zeroed counts). */
-static void scratch_for(dctx *c, size_t n_fields) {
+/* As finish_singulars, in the order the records met them. */
+static int finish_singulars_recs(dctx *c, gw_msg *m, uint32_t base, uint32_t n,
+                                 uint32_t depth, const frame *fr) {
+  const gw_message *t = m->type;
+  for (uint32_t j = 0; j < n; j++) {
+    const rec *r = &c->recs[base + j];
+    if (r->op == OP_MSG1 &&
+        finish_singular_msg(c, m, find_slot(m, r->idx), &t->fields[r->idx],
+                            depth, fr) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Expands a packed run of wire type ew into o[s->count...]. */
+static void fill_packed(occ *o, slot *s, int ew, const uint8_t *q,
+                        const uint8_t *qend) {
+  while (q < qend) {
+    uint64_t x = 0;
+    if (ew == WT_VARINT) {
+      rd_varint(&q, qend, &x);
+    } else if (ew == WT_I64) {
+      x = ld_le64(q);
+      q += 8;
+    } else {
+      x = ld_le32(q);
+      q += 4;
+    }
+    o[s->count++].raw = x;
+  }
+}
+
+/* Pass 2 from the n records scan() made at c->recs[base]. */
+static int fill_recs(dctx *c, gw_msg *m, uint32_t base, uint32_t n,
+                     uint32_t depth, const frame *fr) {
+  const gw_message *t = m->type;
+  occ *occs = occ_of(m);
+  const rec *r = &c->recs[base];
+  for (uint32_t j = 0; j < n; j++, r++) {
+    slot *s = find_slot(m, r->idx); /* never NULL: the field is present */
+    occ *o = &occs[s->start];
+    switch (r->op) {
+    case OP_ONE:
+      o[0] = r->v;
+      s->count = 1;
+      break;
+    case OP_ADD:
+    case OP_MSG1:
+      o[s->count++] = r->v;
+      break;
+    case OP_MSG: {
+      const gw_field *f = &t->fields[r->idx];
+      frame here = {fr, f, f->number, s->count};
+      gw_msg *sub =
+          decode_msg(c, f->message, r->v.s.p, r->v.s.n, depth + 1, &here);
+      if (!sub)
+        return -1;
+      o[s->count++].msg = sub;
+      break;
+    }
+    default:
+      fill_packed(o, s,
+                  r->op == OP_PACKED_V    ? WT_VARINT
+                  : r->op == OP_PACKED_64 ? WT_I64
+                                          : WT_I32,
+                  r->v.s.p, r->v.s.p + r->v.s.n);
+      break;
+    }
+  }
+  return 0;
+}
+
+/* Pass 2 for a message with more occurrences than the records had room
+ * for: fills m's occurrences from the bytes scan() accepted. */
+static int fill_reparse(dctx *c, gw_msg *m, uint32_t depth, const frame *fr) {
+  const gw_message *t = m->type;
+  const uint8_t *p = m->data, *end = m->data + m->len;
+  occ *occs = occ_of(m);
+  while (p < end) {
+    uint64_t tag = 0, v = 0;
+    rd_varint(&p, end, &tag);
+    int wt = (int)(tag & 7);
+    const gw_field *f = field_by_number(t, tag >> 3);
+    const uint8_t *val = p;
+    if (wt == WT_LEN) {
+      rd_varint(&p, end, &v);
+      val = p;
+      p += v;
+    } else if (wt == WT_VARINT) {
+      rd_varint(&p, end, &v);
+    } else if (wt == WT_I64) {
+      v = ld_le64(p);
+      p += 8;
+    } else { /* WT_I32: scan() allowed nothing else */
+      v = ld_le32(p);
+      p += 4;
+    }
+    if (!f)
+      continue;
+    slot *s = find_slot(m, f->index);
+    if (!s)
+      continue; /* only empty packed runs */
+    occ *o = &occs[s->start];
+    if (wt != WT_LEN) {
+      if (f->repeated) {
+        o[s->count++].raw = v;
+      } else {
+        o[0].raw = v;
+        s->count = 1;
+      }
+    } else if (f->type == GW_TYPE_MESSAGE) {
+      if (f->repeated) {
+        frame here = {fr, f, f->number, s->count};
+        gw_msg *sub =
+            decode_msg(c, f->message, val, (size_t)v, depth + 1, &here);
+        if (!sub)
+          return -1;
+        o[s->count++].msg = sub;
+      } else { /* merged once all are known */
+        o[s->count].s.p = val;
+        o[s->count++].s.n = (size_t)v;
+      }
+    } else if (is_scalar_numeric(f->type)) { /* a packed run */
+      fill_packed(o, s, wire_of(f->type), val, p);
+    } else { /* strings and bytes */
+      uint32_t i = f->repeated ? s->count++ : 0;
+      o[i].s.p = val;
+      o[i].s.n = (size_t)v;
+      s->count = s->count ? s->count : 1;
+    }
+  }
+  return 0;
+}
+
+/* Makes the scratch hold n_fields entries, their counts zero. */
+static inline void scratch_for(dctx *c, size_t n_fields) {
+  if (n_fields <= c->zeroed)
+    return;
   if (n_fields > c->scratch_cap) {
     size_t cap = c->scratch_cap * 2;
     if (cap < n_fields)
@@ -572,7 +819,11 @@ static void scratch_for(dctx *c, size_t n_fields) {
     c->counts = bt_arena_calloc(c->arena, cap * sizeof(*c->counts));
     c->present = bt_arena_alloc(c->arena, cap * sizeof(*c->present));
     c->scratch_cap = cap;
+    c->zeroed = cap;
+    return;
   }
+  memset(c->counts + c->zeroed, 0, (n_fields - c->zeroed) * sizeof(*c->counts));
+  c->zeroed = n_fields;
 }
 
 static int cmp_u32(const void *a, const void *b) {
@@ -580,54 +831,91 @@ static int cmp_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Sorts the distinct indexes of a sparse message that came out of order:
+ * by insertion when there are few, as there usually are. */
+static void sort_present(uint32_t *v, uint32_t n) {
+  if (n > 16) {
+    qsort(v, n, sizeof(*v), cmp_u32);
+    return;
+  }
+  for (uint32_t i = 1; i < n; i++) {
+    uint32_t x = v[i], j = i;
+    for (; j > 0 && v[j - 1] > x; j--)
+      v[j] = v[j - 1];
+    v[j] = x;
+  }
+}
+
 static gw_msg *decode_msg(dctx *c, const gw_message *t, const uint8_t *data,
                           size_t len, uint32_t depth, const frame *fr) {
-  if (depth > c->max_depth) {
+  if (UNLIKELY(depth > c->max_depth)) {
     if (c->errlen)
       snprintf(c->err, c->errlen, "message nested deeper than %u",
                (unsigned)c->max_depth);
     return NULL;
   }
   scratch_for(c, t->n_fields);
-  scan_out so = {0, 0, 0};
+  scan_out so = {0, 0, 0, 0, 0, 0};
+  uint32_t base = c->n_recs;
   if (scan(c, t, data, data + len, fr, &so) != 0)
     return NULL;
 
   uint32_t k = so.n_present;
   int dense = so.span <= 16 || so.span / 4 <= k;
   uint32_t n_slots = dense ? so.span : k;
-  size_t occ_at = sizeof(gw_msg) + (size_t)n_slots * sizeof(slot) +
-                  (size_t)k * sizeof(uint32_t);
-  occ_at = (occ_at + 15) & ~(size_t)15;
+  uint32_t n_present = dense ? 0 : k;
+  size_t occ_at = occ_offset(n_slots, n_present);
   gw_msg *m = bt_arena_alloc(c->arena, occ_at + so.n_occ * sizeof(occ));
   m->type = t;
   m->data = len ? data : empty_bytes;
   m->len = (uint32_t)len;
   m->n_slots = n_slots;
-  m->n_present = k;
-  m->dense = (uint32_t)dense;
+  m->n_present = n_present;
+  m->occ_at = (uint32_t)occ_at;
   slot *slots = slots_of(m);
-  uint32_t *present = present_of(m);
-  if (k)
-    memcpy(present, c->present, k * sizeof(*present));
-  if (dense)
-    memset(slots, 0, n_slots * sizeof(*slots));
-  else
-    qsort(present, k, sizeof(*present), cmp_u32);
   uint32_t *counts = c->counts;
   uint32_t at = 0;
-  for (uint32_t j = 0; j < k; j++) {
-    uint32_t idx = present[j];
-    const gw_field *f = &t->fields[idx];
-    slot *s = dense ? &slots[idx] : &slots[j];
-    s->start = at;
-    s->count = 0;
-    at += f->repeated || f->type == GW_TYPE_MESSAGE ? counts[idx] : 1;
-    counts[idx] = 0; /* the scratch is free for sub-messages again */
+  if (dense) {
+    /* a slot for every index up to the last present, absent ones empty */
+    for (uint32_t idx = 0; idx < n_slots; idx++) {
+      slots[idx].start = at;
+      slots[idx].count = 0;
+      at += counts[idx];
+      counts[idx] = 0; /* the scratch is free for sub-messages again */
+    }
+  } else {
+    uint32_t *present = present_of(m);
+    memcpy(present, c->present, k * sizeof(*present));
+    if (so.unsorted)
+      sort_present(present, k);
+    for (uint32_t j = 0; j < k; j++) {
+      uint32_t idx = present[j];
+      slots[j].start = at;
+      slots[j].count = 0;
+      at += counts[idx];
+      counts[idx] = 0;
+    }
   }
-  if (fill(c, m, depth, fr) != 0)
-    return NULL;
-  return m;
+  /* Singular sub-messages are decoded last (their parts may be spread
+   * out), in the order their fields first came, or by index in a sparse
+   * message. */
+  int rv;
+  if (so.n_recs <= MAX_RECS - base) {
+    c->n_recs = base + so.n_recs; /* kept while sub-messages decode */
+    rv = fill_recs(c, m, base, so.n_recs, depth, fr);
+    if (rv == 0 && so.singular_msgs)
+      rv = dense ? finish_singulars_recs(c, m, base, so.n_recs, depth, fr)
+                 : finish_singulars(c, m, present_of(m), k, depth, fr);
+    c->n_recs = base;
+  } else {
+    const uint32_t *order = present_of(m);
+    if (dense && so.singular_msgs) /* sub-messages reuse the scratch */
+      order = bt_arena_memdup(c->arena, c->present, k * sizeof(*order));
+    rv = fill_reparse(c, m, depth, fr);
+    if (rv == 0 && so.singular_msgs)
+      rv = finish_singulars(c, m, order, k, depth, fr);
+  }
+  return rv == 0 ? m : NULL;
 }
 
 int gw_msg_decode(bt_arena *arena, const gw_message *type, const uint8_t *data,
@@ -640,11 +928,15 @@ int gw_msg_decode(bt_arena *arena, const gw_message *type, const uint8_t *data,
     c.max_depth = MAX_DEPTH;
   c.err = err;
   c.errlen = errlen;
-  memset(c.stack_counts, 0, sizeof(c.stack_counts));
   c.counts = c.stack_counts;
   c.present = c.stack_present;
   c.scratch_cap = sizeof(c.stack_counts) / sizeof(c.stack_counts[0]);
+  /* enough for most types, in a few stores rather than a memset call */
+  for (size_t i = 0; i < SCRATCH_ZEROED; i++)
+    c.stack_counts[i] = 0;
+  c.zeroed = SCRATCH_ZEROED;
   c.merging = 0;
+  c.n_recs = 0;
   if (errlen)
     err[0] = '\0';
   *out = NULL;
@@ -685,7 +977,7 @@ const uint8_t *gw_msg_bytes(const gw_msg *m, size_t *len) {
 }
 
 /* f's slot in m, or NULL when f is absent or not a field of m's type. */
-static const slot *slot_of(const gw_msg *m, const gw_field *f) {
+static inline const slot *slot_of(const gw_msg *m, const gw_field *f) {
   if (!m || !f || f->index >= m->type->n_fields ||
       &m->type->fields[f->index] != f)
     return NULL;
@@ -697,7 +989,7 @@ size_t gw_msg_count(const gw_msg *m, const gw_field *f) {
   return s ? s->count : 0;
 }
 
-static void default_value(const gw_field *f, gw_value *out) {
+static COLD void default_value(const gw_field *f, gw_value *out) {
   memset(out, 0, sizeof(*out));
   out->type = f->type;
   switch (f->type) {
@@ -719,7 +1011,7 @@ static void default_value(const gw_field *f, gw_value *out) {
   }
 }
 
-static void value_of(const gw_field *f, const occ *o, gw_value *out) {
+static inline void value_of(const gw_field *f, const occ *o, gw_value *out) {
   out->type = f->type;
   uint64_t raw = o->raw;
   switch (f->type) {
@@ -793,7 +1085,7 @@ int gw_msg_has(const gw_msg *m, const gw_field *f) {
   if (f->repeated || f->has_presence)
     return 1;
   /* a proto3 scalar without presence: set when not the default */
-  gw_value v;
+  gw_value v = {.type = GW_TYPE_BOOL};
   value_of(f, &occ_of(m)[s->start], &v);
   switch (f->type) {
   case GW_TYPE_FLOAT:
@@ -823,6 +1115,13 @@ int gw_msg_has(const gw_msg *m, const gw_field *f) {
 
 /* ---- encoding -------------------------------------------------------- */
 
+/* An encoder and its first buffer are one arena block of ENC_BLOCK bytes:
+ * the messages a flow writes mostly fit, so each costs one allocation and
+ * no copy on growth. Writers reserve room once per value (the tag, a
+ * length or scalar: at most ENC_HEAD bytes) and store through a pointer. */
+#define ENC_BLOCK 256
+#define ENC_HEAD 20
+
 struct gw_enc {
   bt_arena *arena;
   uint8_t *buf;
@@ -830,27 +1129,38 @@ struct gw_enc {
 };
 
 gw_enc *gw_enc_new(bt_arena *arena) {
-  gw_enc *e = bt_arena_alloc(arena, sizeof(*e));
+  gw_enc *e = bt_arena_alloc(arena, ENC_BLOCK);
   e->arena = arena;
-  e->buf = NULL;
-  e->len = e->cap = 0;
+  e->buf = (uint8_t *)(e + 1);
+  e->len = 0;
+  e->cap = ENC_BLOCK - sizeof(*e);
   return e;
 }
 
 /* Makes room for n more bytes; the old buffer stays in the arena (growth is
  * geometric, so at most as much again is wasted). */
-static uint8_t *reserve(gw_enc *e, size_t n) {
-  if (e->cap - e->len < n) {
-    size_t cap = e->cap ? e->cap * 2 : 128;
-    while (cap - e->len < n)
-      cap *= 2;
-    uint8_t *nb = bt_arena_alloc(e->arena, cap);
-    if (e->len)
-      memcpy(nb, e->buf, e->len);
-    e->buf = nb;
-    e->cap = cap;
-  }
+static COLD uint8_t *grow(gw_enc *e, size_t n) {
+  size_t need = n > SIZE_MAX / 2 - e->len ? SIZE_MAX : e->len + n;
+  size_t cap = e->cap * 2;
+  if (cap < need)
+    cap = need; /* past SIZE_MAX / 2: bt_arena_alloc reports it */
+  uint8_t *nb = bt_arena_alloc(e->arena, cap);
+  if (e->len)
+    memcpy(nb, e->buf, e->len);
+  e->buf = nb;
+  e->cap = cap;
   return e->buf + e->len;
+}
+
+static inline uint8_t *reserve(gw_enc *e, size_t n) {
+  if (UNLIKELY(e->cap - e->len < n))
+    return grow(e, n);
+  return e->buf + e->len;
+}
+
+/* Ends a write that started at reserve(): p is one past its last byte. */
+static inline void wrote(gw_enc *e, const uint8_t *p) {
+  e->len = (size_t)(p - e->buf);
 }
 
 static size_t varint_size(uint64_t v) {
@@ -862,19 +1172,29 @@ static size_t varint_size(uint64_t v) {
   return n;
 }
 
-static size_t write_varint(uint8_t *p, uint64_t v) {
-  size_t n = 0;
+static inline uint8_t *wr_varint(uint8_t *p, uint64_t v) {
   while (v >= 0x80) {
-    p[n++] = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)(v | 0x80);
     v >>= 7;
   }
-  p[n++] = (uint8_t)v;
-  return n;
+  *p++ = (uint8_t)v;
+  return p;
 }
 
-static void put_varint(gw_enc *e, uint64_t v) {
-  uint8_t *p = reserve(e, 10);
-  e->len += write_varint(p, v);
+static inline uint8_t *wr_tag(uint8_t *p, uint32_t number, int wt) {
+  return wr_varint(p, (uint64_t)number << 3 | (uint64_t)wt);
+}
+
+static inline uint8_t *wr_le32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+  return p + 4;
+}
+
+static inline uint8_t *wr_le64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+  return p + 8;
 }
 
 static void put_bytes(gw_enc *e, const void *data, size_t len) {
@@ -883,24 +1203,6 @@ static void put_bytes(gw_enc *e, const void *data, size_t len) {
   uint8_t *p = reserve(e, len);
   memcpy(p, data, len);
   e->len += len;
-}
-
-static void put_le32(gw_enc *e, uint32_t v) {
-  uint8_t *p = reserve(e, 4);
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-  e->len += 4;
-}
-
-static void put_le64(gw_enc *e, uint64_t v) {
-  uint8_t *p = reserve(e, 8);
-  for (int i = 0; i < 8; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-  e->len += 8;
-}
-
-static void put_tag(gw_enc *e, uint32_t number, int wt) {
-  put_varint(e, (uint64_t)number << 3 | (uint64_t)wt);
 }
 
 static int is_signed_int(gw_ftype t) {
@@ -918,16 +1220,32 @@ static int is_floating(gw_ftype t) {
   return t == GW_TYPE_FLOAT || t == GW_TYPE_DOUBLE;
 }
 
+/* Which gw_value member a numeric type uses (0: none), by table. */
+enum { NK_NONE = 0, NK_SIGNED, NK_UNSIGNED, NK_BOOL, NK_FLOAT };
+static const uint8_t num_kind_tab[32] = {
+    [GW_TYPE_DOUBLE] = NK_FLOAT,     [GW_TYPE_FLOAT] = NK_FLOAT,
+    [GW_TYPE_INT64] = NK_SIGNED,     [GW_TYPE_UINT64] = NK_UNSIGNED,
+    [GW_TYPE_INT32] = NK_SIGNED,     [GW_TYPE_FIXED64] = NK_UNSIGNED,
+    [GW_TYPE_FIXED32] = NK_UNSIGNED, [GW_TYPE_BOOL] = NK_BOOL,
+    [GW_TYPE_UINT32] = NK_UNSIGNED,  [GW_TYPE_ENUM] = NK_SIGNED,
+    [GW_TYPE_SFIXED32] = NK_SIGNED,  [GW_TYPE_SFIXED64] = NK_SIGNED,
+    [GW_TYPE_SINT32] = NK_SIGNED,    [GW_TYPE_SINT64] = NK_SIGNED};
+
+static inline int num_kind(gw_ftype t) {
+  return (unsigned)t < 32 ? num_kind_tab[t] : NK_NONE;
+}
+
 /* The source value as 64 bits of two's complement: signed values are
  * sign-extended, so narrowing later keeps C's modular conversion. */
-static uint64_t int_bits(const gw_value *v) {
-  if (is_signed_int(v->type))
+static inline uint64_t int_bits(const gw_value *v) {
+  switch (num_kind(v->type)) {
+  case NK_SIGNED:
     return (uint64_t)v->v.i;
-  if (is_unsigned_int(v->type))
+  case NK_UNSIGNED:
     return v->v.u;
-  if (v->type == GW_TYPE_BOOL)
+  case NK_BOOL:
     return v->v.b != 0;
-  if (is_floating(v->type)) { /* not assignable; saturate rather than UB */
+  case NK_FLOAT: { /* not assignable; saturate rather than UB */
     double d = v->v.d;
     if (d != d)
       return 0;
@@ -937,74 +1255,78 @@ static uint64_t int_bits(const gw_value *v) {
       return (uint64_t)INT64_MIN;
     return (uint64_t)(int64_t)d;
   }
-  return 0;
+  default:
+    return 0;
+  }
 }
 
 static double float_val(const gw_value *v) {
-  if (is_floating(v->type))
+  switch (num_kind(v->type)) {
+  case NK_FLOAT:
     return v->v.d;
-  if (is_signed_int(v->type))
+  case NK_SIGNED:
     return (double)v->v.i;
-  if (is_unsigned_int(v->type))
+  case NK_UNSIGNED:
     return (double)v->v.u;
-  if (v->type == GW_TYPE_BOOL)
+  case NK_BOOL:
     return v->v.b != 0;
-  return 0;
+  default:
+    return 0;
+  }
 }
 
-/* Writes v as a value (no tag) of scalar numeric type t. */
-static void put_scalar(gw_enc *e, gw_ftype t, const gw_value *v) {
-  uint64_t x = 0;
-  if (!is_floating(t))
-    x = int_bits(v);
+/* Writes v as a value (no tag) of scalar numeric type t at p (room for 10
+ * bytes); returns one past the end. */
+static inline uint8_t *wr_scalar(uint8_t *p, gw_ftype t, const gw_value *v) {
   switch (t) {
   case GW_TYPE_INT32:
   case GW_TYPE_ENUM:
     /* negative int32s go on the wire sign-extended to 64 bits */
-    put_varint(e, (uint64_t)(int64_t)(int32_t)(uint32_t)x);
-    break;
+    return wr_varint(p, (uint64_t)(int64_t)(int32_t)(uint32_t)int_bits(v));
   case GW_TYPE_UINT32:
-    put_varint(e, (uint32_t)x);
-    break;
+    return wr_varint(p, (uint32_t)int_bits(v));
   case GW_TYPE_SINT32: {
-    uint32_t n = (uint32_t)x;
-    put_varint(e, (uint32_t)(n << 1) ^ (0u - (n >> 31)));
-    break;
+    uint32_t n = (uint32_t)int_bits(v);
+    return wr_varint(p, (uint32_t)(n << 1) ^ (0u - (n >> 31)));
   }
-  case GW_TYPE_SINT64:
-    put_varint(e, (x << 1) ^ (0ull - (x >> 63)));
-    break;
+  case GW_TYPE_SINT64: {
+    uint64_t x = int_bits(v);
+    return wr_varint(p, (x << 1) ^ (0ull - (x >> 63)));
+  }
   case GW_TYPE_BOOL:
-    put_varint(e, x != 0);
-    break;
+    return wr_varint(p, int_bits(v) != 0);
   case GW_TYPE_FIXED32:
   case GW_TYPE_SFIXED32:
-    put_le32(e, (uint32_t)x);
-    break;
+    return wr_le32(p, (uint32_t)int_bits(v));
   case GW_TYPE_FIXED64:
   case GW_TYPE_SFIXED64:
-    put_le64(e, x);
-    break;
+    return wr_le64(p, int_bits(v));
   case GW_TYPE_FLOAT: {
     double d = float_val(v);
     /* out of float's range is undefined in C; IEEE gives infinity */
     float fl = d > FLT_MAX ? INFINITY : d < -FLT_MAX ? -INFINITY : (float)d;
     uint32_t bits;
     memcpy(&bits, &fl, sizeof(bits));
-    put_le32(e, bits);
-    break;
+    return wr_le32(p, bits);
   }
   case GW_TYPE_DOUBLE: {
     double d = float_val(v);
     uint64_t bits;
     memcpy(&bits, &d, sizeof(bits));
-    put_le64(e, bits);
-    break;
+    return wr_le64(p, bits);
   }
   default: /* INT64, UINT64 */
-    put_varint(e, x);
-    break;
+    return wr_varint(p, int_bits(v));
   }
+}
+
+/* Writes tag, length and payload of a LEN record. */
+static inline void put_len_record(gw_enc *e, uint32_t number,
+                                  const uint8_t *data, size_t len) {
+  uint8_t *p = reserve(e, ENC_HEAD);
+  p = wr_tag(p, number, WT_LEN);
+  wrote(e, wr_varint(p, len));
+  put_bytes(e, data, len);
 }
 
 /* Writes one value of f. Absent singular fields are the caller's to skip:
@@ -1014,75 +1336,76 @@ static void put_scalar(gw_enc *e, gw_ftype t, const gw_value *v) {
 void gw_enc_value(gw_enc *e, const gw_field *f, const gw_value *v) {
   if (!e || !f || !v)
     return;
-  switch (f->type) {
-  case GW_TYPE_STRING:
-  case GW_TYPE_BYTES: {
-    int ok = v->type == GW_TYPE_STRING || v->type == GW_TYPE_BYTES;
-    size_t len = ok ? v->v.s.len : 0;
-    put_tag(e, f->number, WT_LEN);
-    put_varint(e, len);
-    if (len)
-      put_bytes(e, v->v.s.ptr, len);
-    break;
+  gw_ftype t = f->type;
+  int wt = wire_of(t);
+  if (wt != WT_LEN) {
+    if (wt < 0)
+      return; /* a group */
+    uint8_t *p = reserve(e, ENC_HEAD);
+    p = wr_tag(p, f->number, wt);
+    wrote(e, wr_scalar(p, t, v));
+    return;
   }
-  case GW_TYPE_MESSAGE: {
+  const uint8_t *data = NULL;
+  size_t len = 0;
+  if (t == GW_TYPE_MESSAGE) {
     /* forwarded whole: unknown fields included */
-    const gw_msg *m = v->type == GW_TYPE_MESSAGE ? v->v.msg : NULL;
-    size_t len;
-    const uint8_t *data = gw_msg_bytes(m, &len);
-    put_tag(e, f->number, WT_LEN);
-    put_varint(e, len);
-    put_bytes(e, data, len);
-    break;
+    if (v->type == GW_TYPE_MESSAGE && v->v.msg) {
+      data = v->v.msg->data;
+      len = v->v.msg->len;
+    }
+  } else if (v->type == GW_TYPE_STRING || v->type == GW_TYPE_BYTES) {
+    data = v->v.s.ptr;
+    len = v->v.s.len;
   }
-  case GW_TYPE_GROUP:
-    break;
-  default:
-    put_tag(e, f->number, wire_of(f->type));
-    put_scalar(e, f->type, v);
-    break;
-  }
+  put_len_record(e, f->number, data, len);
 }
 
 void gw_enc_repeated(gw_enc *e, const gw_field *df, const gw_msg *src,
                      const gw_field *sf) {
   if (!e || !df)
     return;
-  size_t n = gw_msg_count(src, sf);
-  if (!n)
+  /* the source's occurrences found once, not once per element */
+  const slot *s = slot_of(src, sf);
+  if (!s || !s->count)
     return;
-  gw_value v;
+  const occ *o = &occ_of(src)[s->start];
+  uint32_t n = s->count;
+  gw_value v = {.type = GW_TYPE_BOOL};
   if (!(df->repeated && df->packed && is_scalar_numeric(df->type))) {
-    for (size_t i = 0; i < n; i++) {
-      gw_msg_get(src, sf, i, &v);
+    for (uint32_t i = 0; i < n; i++) {
+      value_of(sf, &o[i], &v);
       gw_enc_value(e, df, &v);
     }
     return;
   }
-  /* One LEN record: the elements first, then the length slid in front of
-   * them (cheaper than sizing every element twice). */
-  put_tag(e, df->number, WT_LEN);
-  size_t start = e->len;
-  for (size_t i = 0; i < n; i++) {
-    gw_msg_get(src, sf, i, &v);
-    put_scalar(e, df->type, &v);
+  /* One LEN record: a byte kept for the length, which fits it when the
+   * run is under 128 bytes; a longer length is slid in front. */
+  uint8_t *p = reserve(e, ENC_HEAD);
+  p = wr_tag(p, df->number, WT_LEN);
+  size_t len_at = (size_t)(p - e->buf);
+  e->len = len_at + 1;
+  for (uint32_t i = 0; i < n; i++) {
+    value_of(sf, &o[i], &v);
+    wrote(e, wr_scalar(reserve(e, 10), df->type, &v));
   }
+  size_t start = len_at + 1;
   size_t payload = e->len - start;
-  size_t vs = varint_size(payload);
-  reserve(e, vs);
-  memmove(e->buf + start + vs, e->buf + start, payload);
-  write_varint(e->buf + start, payload);
-  e->len += vs;
+  if (payload < 0x80) {
+    e->buf[len_at] = (uint8_t)payload;
+    return;
+  }
+  size_t more = varint_size(payload) - 1;
+  reserve(e, more);
+  memmove(e->buf + start + more, e->buf + start, payload);
+  wr_varint(e->buf + len_at, payload);
+  e->len += more;
 }
 
 void gw_enc_message(gw_enc *e, const gw_field *f, const gw_enc *sub) {
   if (!e || !f)
     return;
-  size_t len = sub ? sub->len : 0;
-  put_tag(e, f->number, WT_LEN);
-  put_varint(e, len);
-  if (len)
-    put_bytes(e, sub->buf, len);
+  put_len_record(e, f->number, sub ? sub->buf : NULL, sub ? sub->len : 0);
 }
 
 void gw_enc_raw(gw_enc *e, const uint8_t *data, size_t len) {

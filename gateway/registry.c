@@ -41,10 +41,9 @@ const void *gw_registry_empty_msg_(const gw_message *m);
 typedef struct msg_impl {
   gw_message pub;
   const gw_field **by_name;   /* fields sorted by name */
-  const gw_field **by_number; /* dense: index = number, or sorted by number */
-  uint32_t n_by_number;       /* dense table size, or n_fields when sparse */
-  int dense;
-  const void *empty; /* dynmsg's empty instance */
+  const gw_field **by_number; /* sorted by number (pub.dense_by_number is
+                                 the table, when the numbers allow one) */
+  const void *empty;          /* dynmsg's empty instance */
 } msg_impl;
 
 /* Open addressing, linear probing, power-of-two capacity; keys live in
@@ -368,13 +367,10 @@ static int build_fields(builder *b, size_t idx) {
         bt_arena_calloc(a, ((size_t)max_number + 1) * sizeof(*dense));
     for (size_t i = 0; i < n; i++)
       dense[fields[i].number] = &fields[i];
-    mi->by_number = dense;
-    mi->n_by_number = max_number + 1;
-    mi->dense = 1;
-  } else {
-    mi->by_number = sorted;
-    mi->n_by_number = (uint32_t)n;
+    mi->pub.dense_by_number = dense;
+    mi->pub.n_dense = max_number + 1;
   }
+  mi->by_number = sorted;
   return 0;
 }
 
@@ -627,10 +623,10 @@ const gw_field *gw_message_field(const gw_message *m, const char *name) {
 
 const gw_field *gw_message_field_by_number(const gw_message *m,
                                            uint32_t number) {
+  if (m->dense_by_number)
+    return number < m->n_dense ? m->dense_by_number[number] : NULL;
   const msg_impl *mi = impl_of(m);
-  if (mi->dense)
-    return number < mi->n_by_number ? mi->by_number[number] : NULL;
-  size_t lo = 0, hi = mi->n_by_number;
+  size_t lo = 0, hi = m->n_fields;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     uint32_t n = mi->by_number[mid]->number;

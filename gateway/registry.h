@@ -61,6 +61,13 @@ struct gw_message {
   int map_entry; /* a map's entry: key = field 1, value = field 2 */
   const char **oneof_names;
   size_t n_oneofs;
+  /* Lookup by number without a call (dynmsg's decoder reads it for every
+   * tag): when dense_by_number is not NULL, the field numbered n is
+   * dense_by_number[n] for n < n_dense (NULL: none) and no field has a
+   * larger number. Types whose numbers are too spread out for a table
+   * leave it NULL; gw_message_field_by_number answers for every type. */
+  const gw_field *const *dense_by_number;
+  uint32_t n_dense;
 };
 
 typedef struct gw_method {

@@ -1150,6 +1150,139 @@ static void test_dynmsg_depth_bomb(void **state) {
   assert_str(get(get(m, "child").v.msg, "id"), "k");
 }
 
+/* When several singular sub-messages are bad, the one whose field came
+ * first in the bytes is named, after every repeated one, whether pass 2
+ * reads what pass 1 recorded or (past what it can record) the bytes. */
+static void test_dynmsg_singular_errors_in_order_sent(void **state) {
+  fx *f = *state;
+  const gw_message *ot = msg("dyntest.Order");
+  bb bad_money = {.n = 0}, bad_kid = {.n = 0}, bad_item = {.n = 0};
+  bb_str(&bad_money, 3, "\xff"); /* currency */
+  bb_str(&bad_kid, 1, "\xfe");   /* id */
+  bb_str(&bad_item, 1, "\xfd");  /* sku */
+  static bb in;
+  for (int pad = 0; pad <= 150; pad += 150) {
+    in.n = 0;
+    for (int i = 0; i < pad; i++) {
+      bb_tag(&in, 14, 0);
+      bb_varint(&in, 1);
+    }
+    size_t head = in.n;
+    bb_len(&in, 13, bad_kid.b, bad_kid.n);
+    bb_len(&in, 12, bad_money.b, bad_money.n);
+    assert_string_equal(decode_err(f, ot, &in, NULL),
+                        "field child.id: invalid UTF-8");
+    in.n = head;
+    bb_len(&in, 12, bad_money.b, bad_money.n);
+    bb_len(&in, 13, bad_kid.b, bad_kid.n);
+    bb_len(&in, 12, bad_money.b, bad_money.n);
+    assert_string_equal(decode_err(f, ot, &in, NULL),
+                        "field total.currency: invalid UTF-8");
+    in.n = head;
+    bb_len(&in, 13, bad_kid.b, bad_kid.n);
+    bb_len(&in, 4, bad_item.b, bad_item.n);
+    assert_string_equal(decode_err(f, ot, &in, NULL),
+                        "field items[0].sku: invalid UTF-8");
+  }
+}
+
+/* Around and past the number of occurrences pass 1 records (shared down
+ * the nesting), a message reads the same: last one wins, elements in
+ * order, packed runs expanded, a singular sub-message merged. */
+static void test_dynmsg_many_occurrences(void **state) {
+  fx *f = *state;
+  const gw_message *ot = msg("dyntest.Order");
+  static bb in, rep;
+  bb money1 = {.n = 0}, money2 = {.n = 0};
+  bb_tag(&money1, 1, 0);
+  bb_varint(&money1, 5);
+  bb_tag(&money2, 2, 0);
+  bb_varint(&money2, 7);
+  for (int n = 0; n <= 400; n += n < 120 ? 1 : 70) {
+    rep.n = 0;
+    for (int i = 0; i < n; i++) {
+      char s[16];
+      snprintf(s, sizeof(s), "s%d", i);
+      bb_str(&rep, 9, s);
+    }
+    uint8_t run[] = {1, 2, 3};
+    bb_len(&rep, 5, run, sizeof(run));
+    for (int i = 0; i < n; i++) {
+      bb_tag(&rep, 20, 0);
+      bb_varint(&rep, 1000 + (uint64_t)i);
+    }
+    in.n = 0;
+    bb_str(&in, 1, "first");
+    bb_len(&in, 12, money1.b, money1.n);
+    for (int i = 0; i < n; i++) {
+      bb_tag(&in, 14, 0);
+      bb_varint(&in, (uint64_t)i % 4);
+    }
+    bb_len(&in, 16, rep.b, rep.n);
+    bb_len(&in, 12, money2.b, money2.n);
+    bb_str(&in, 1, "last");
+    gw_msg *m = decode_ok(f, ot, in.b, in.n);
+    assert_str(get(m, "id"), "last");
+    assert_int_equal(get(m, "color").v.i, n ? (n - 1) % 4 : 0);
+    const gw_msg *total = get(m, "total").v.msg;
+    assert_int_equal(get(total, "units").v.i, 5);
+    assert_int_equal(get(total, "nanos").v.i, 7);
+    assert_int_equal(count(m, "reps"), 1);
+    const gw_msg *r = get_i(m, "reps", 0).v.msg;
+    assert_int_equal(count(r, "r_string"), n);
+    for (int i = 0; i < n; i++) {
+      char s[16];
+      snprintf(s, sizeof(s), "s%d", i);
+      assert_str(get_i(r, "r_string", (size_t)i), s);
+    }
+    assert_int_equal(count(r, "r_int32"), 3);
+    assert_int_equal(get_i(r, "r_int32", 2).v.i, 3);
+    assert_int_equal(count(r, "u_int32"), n);
+    for (int i = 0; i < n; i++)
+      assert_int_equal(get_i(r, "u_int32", (size_t)i).v.i, 1000 + i);
+    bt_arena_reset(f->arena);
+  }
+}
+
+/* ASCII is checked a word at a time: a bad byte is found wherever it is,
+ * and a good sequence wherever it starts. */
+static void test_dynmsg_utf8_every_position(void **state) {
+  fx *f = *state;
+  const gw_message *st = msg("dyntest.Scalars");
+  bb in;
+  char s[64];
+  for (size_t len = 0; len <= 40; len++) {
+    memset(s, 'a', len);
+    s[len] = '\0';
+    in.n = 0;
+    bb_str(&in, 9, s);
+    assert_str(get(decode_ok(f, st, in.b, in.n), "f_string"), s);
+    for (size_t at = 0; at < len; at++) {
+      memset(s, 'a', len);
+      s[at] = (char)0xff;
+      in.n = 0;
+      bb_len(&in, 9, s, len);
+      assert_string_equal(decode_err(f, st, &in, NULL),
+                          "field f_string: invalid UTF-8");
+      s[at] = (char)0xc3; /* cut by the end when at is the last byte */
+      in.n = 0;
+      bb_len(&in, 9, s, len);
+      if (at + 1 == len) {
+        assert_string_equal(decode_err(f, st, &in, NULL),
+                            "field f_string: invalid UTF-8");
+        continue;
+      }
+      s[at + 1] = (char)0xa9;
+      in.n = 0;
+      bb_len(&in, 9, s, len);
+      gw_value v = get(decode_ok(f, st, in.b, in.n), "f_string");
+      assert_int_equal(v.v.s.len, len);
+      assert_memory_equal(v.v.s.ptr, s, len);
+    }
+    bt_arena_reset(f->arena);
+  }
+}
+
 /* Every prefix of a valid message decodes or fails cleanly. */
 static void test_dynmsg_truncations(void **state) {
   fx *f = *state;
@@ -1309,6 +1442,67 @@ static void test_dynmsg_encode_repeated_conversions(void **state) {
   free_order(&o);
 }
 
+/* An encoder starts with a buffer of its own; past it, what was written
+ * is kept. A packed run keeps a byte for its length, slid when it needs
+ * two. */
+static void test_dynmsg_encode_past_first_buffer(void **state) {
+  fx *f = *state;
+  const gw_message *rt = msg("dyntest.Repeated");
+  gw_enc *e = gw_enc_new(f->arena);
+  size_t len;
+  assert_non_null(gw_enc_data(e, &len));
+  assert_int_equal(len, 0);
+  for (int i = 0; i < 100; i++) {
+    char s[16];
+    gw_value v = {.type = GW_TYPE_STRING};
+    v.v.s.len = (size_t)snprintf(s, sizeof(s), "str-%d", i);
+    v.v.s.ptr = (const uint8_t *)s;
+    gw_enc_value(e, fld(rt, "r_string"), &v);
+  }
+  const uint8_t *d = gw_enc_data(e, &len);
+  assert_true(len > 500);
+  Dyntest__Repeated *r = dyntest__repeated__unpack(NULL, len, d);
+  assert_non_null(r);
+  assert_int_equal(r->n_r_string, 100);
+  assert_string_equal(r->r_string[0], "str-0");
+  assert_string_equal(r->r_string[99], "str-99");
+  dyntest__repeated__free_unpacked(r, NULL);
+
+  /* raw bytes bigger than the first buffer, then wrapped as a field */
+  gw_enc *sub = gw_enc_new(f->arena);
+  gw_enc_raw(sub, d, len);
+  gw_enc *outer = gw_enc_new(f->arena);
+  gw_enc_message(outer, fld(msg("dyntest.Order"), "rep"), sub);
+  size_t olen;
+  const uint8_t *od = gw_enc_data(outer, &olen);
+  assert_int_equal(olen, 1 + 2 + len);
+  assert_memory_equal(od + 3, d, len);
+  gw_msg *om = decode_ok(f, msg("dyntest.Order"), od, olen);
+  assert_int_equal(count(get(om, "rep").v.msg, "r_string"), 100);
+
+  static bb in;
+  for (size_t n = 126; n <= 129; n++) {
+    in.n = 0;
+    for (size_t i = 0; i < n; i++) {
+      bb_tag(&in, 20, 0);
+      bb_varint(&in, 1);
+    }
+    gw_msg *m = decode_ok(f, rt, in.b, in.n);
+    e = gw_enc_new(f->arena);
+    gw_enc_repeated(e, fld(rt, "r_uint64"), m, fld(rt, "u_int32"));
+    d = gw_enc_data(e, &len);
+    size_t lenlen = n < 128 ? 1 : 2;
+    assert_int_equal(len, 1 + lenlen + n);
+    assert_int_equal(d[0], 0x22);
+    assert_int_equal(d[1], n < 128 ? n : (n & 0x7f) | 0x80);
+    r = dyntest__repeated__unpack(NULL, len, d);
+    assert_non_null(r);
+    assert_int_equal(r->n_r_uint64, n);
+    assert_int_equal(r->r_uint64[n - 1], 1);
+    dyntest__repeated__free_unpacked(r, NULL);
+  }
+}
+
 static void test_dynmsg_assignable(void **state) {
   (void)state;
   const gw_message *st = msg("dyntest.Scalars");
@@ -1409,9 +1603,13 @@ int main(void) {
       T(test_dynmsg_merge_bomb),
       T(test_dynmsg_malformed_refused),
       T(test_dynmsg_depth_bomb),
+      T(test_dynmsg_singular_errors_in_order_sent),
+      T(test_dynmsg_many_occurrences),
+      T(test_dynmsg_utf8_every_position),
       T(test_dynmsg_truncations),
       T(test_dynmsg_encode_conversions),
       T(test_dynmsg_encode_repeated_conversions),
+      T(test_dynmsg_encode_past_first_buffer),
       T(test_dynmsg_assignable),
   };
 #undef T

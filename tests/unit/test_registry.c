@@ -129,8 +129,15 @@ static void test_registry_field_lookups(void **state) {
                    GW_TYPE_SINT64);
   assert_int_equal(field(f->reg, "dyntest.Scalars", "f_sint64")->number, 15);
 
-  /* far-apart numbers: the sorted path */
+  /* the table decoders read inline agrees, and ends at the last number */
+  assert_non_null(s->dense_by_number);
+  assert_int_equal(s->n_dense, 17);
+  for (uint32_t n = 0; n < s->n_dense; n++)
+    assert_ptr_equal(s->dense_by_number[n], gw_message_field_by_number(s, n));
+
+  /* far-apart numbers: the sorted path, no table */
   const gw_message *sp = gw_registry_message(f->reg, "dyntest.Sparse");
+  assert_null(sp->dense_by_number);
   assert_string_equal(gw_message_field_by_number(sp, 1)->name, "a");
   assert_string_equal(gw_message_field_by_number(sp, 1000)->name, "b");
   assert_string_equal(gw_message_field_by_number(sp, 536870911)->name, "c");
