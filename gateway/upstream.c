@@ -1,7 +1,7 @@
 /* upstream.c: a worker's channels to the backends. Each worker has its own
  * channel per endpoint (no locks on the call path), each spreading calls over
  * up to `connections` HTTP/2 connections of at most `max_streams` calls,
- * opened as load needs them: one connection to a grpc++ server is served on
+ * filled one after the other and opened as load needs them: one connection to a grpc++ server is served on
  * about one core, and crowded ones cost it more CPU per call. */
 #include <stdio.h>
 

@@ -2,8 +2,9 @@
  *
  * A channel keeps `connections` slots; each slot holds at most one live
  * connection and reconnects with capped exponential backoff (with jitter)
- * after a failure. New calls go round-robin to ready connections with free
- * stream capacity; while none is ready they wait in the pending list, and
+ * after a failure. A new call goes to the first ready connection with free
+ * stream capacity (another opens only when all are full); while none is
+ * ready calls wait in the pending list, and
  * while every slot is backing off they fail at once with UNAVAILABLE (gRPC's
  * fail-fast behaviour). */
 #include <netdb.h>
@@ -433,10 +434,14 @@ void cli_channel_unqueue(bt_channel *ch, bt_client_call *call) {
 
 void cli_channel_dispatch(bt_channel *ch, bt_client_call *call) {
   int connecting = 0;
+  /* Fill the first connection with room rather than spreading calls
+   * round-robin: a light load then stays on one connection and its peer
+   * reads many calls per wakeup; a heavy one fills connection after
+   * connection (spreading a light load over every connection a burst had
+   * opened doubled the shop backends' CPU per call). */
   for (int k = 0; k < ch->n_slots; k++) {
-    cli_slot *slot = &ch->slots[(ch->rr + k) % ch->n_slots];
+    cli_slot *slot = &ch->slots[k];
     if (slot->state == SLOT_READY && slot->conn && has_capacity(slot->conn)) {
-      ch->rr = (int)((slot - ch->slots) + 1) % ch->n_slots;
       if (cli_call_attach(call, slot->conn) == 0)
         return;
       /* The session refused a new stream (stream ids used up after 2^30

@@ -40,7 +40,6 @@ struct bt_channel {
   int addr_ok;
   cli_slot *slots;
   int n_slots;
-  int rr;
   cli_conn *conns;              /* every live connection, doubly linked */
   bt_client_call *pending;      /* calls waiting for a connection, FIFO */
   bt_client_call *pending_tail; /* its last call: enqueue is O(1) */

@@ -247,8 +247,8 @@ static void test_config_defaults(void **state) {
   assert_int_equal(b->has_tls, 0);
   assert_int_equal(b->tls.verify_hostname, 1);
   assert_int_equal(b->connect_timeout_ms, 1000);
-  assert_int_equal(b->connections, 16);
-  assert_int_equal(b->max_streams, 64);
+  assert_int_equal(b->connections, 32);
+  assert_int_equal(b->max_streams, 32);
   assert_int_equal(b->max_recv_message, 4 * 1024 * 1024);
 }
 
