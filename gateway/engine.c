@@ -160,9 +160,8 @@ static gw_expr_ctx ctx_of(const gw_run *run) {
 
 static void encode_mapping(gw_run *run, const gw_mapping *m, gw_enc *enc);
 
-static void encode_whole(gw_run *run, gw_enc *enc, const gw_field *target,
+static void encode_whole(gw_enc *enc, const gw_field *target,
                          const gw_msg *msg) {
-  (void)run;
   /* The message's own bytes, copied once (a NULL message encodes empty). */
   gw_value v = {.type = GW_TYPE_MESSAGE, .v.msg = msg};
   gw_enc_value(enc, target, &v);
@@ -173,7 +172,7 @@ static void encode_path(gw_run *run, const gw_map_entry *e, gw_enc *enc) {
   const gw_msg *parent =
       gw_path_parent(&e->path, &ctx, &run->flow->env, run->arena);
   if (e->path.n == 0) { /* a whole step response or the request */
-    encode_whole(run, enc, e->target, parent);
+    encode_whole(enc, e->target, parent);
     return;
   }
   const gw_field *sf = e->path.fields[e->path.n - 1];
@@ -186,7 +185,7 @@ static void encode_path(gw_run *run, const gw_map_entry *e, gw_enc *enc) {
   gw_value v;
   gw_msg_get(parent, sf, 0, &v);
   if (sf->type == GW_TYPE_MESSAGE) {
-    encode_whole(run, enc, e->target, v.v.msg);
+    encode_whole(enc, e->target, v.v.msg);
     return;
   }
   gw_enc_value(enc, e->target, &v);
