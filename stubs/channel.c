@@ -21,8 +21,6 @@
 #include "pool.h"
 #include "tls.h"
 
-#define OUTPUT_SOFT_LIMIT (1u << 20)
-
 void bt_channel_opts_init(bt_channel_opts *o) {
   memset(o, 0, sizeof(*o));
   o->verify_hostname = 1;
@@ -218,7 +216,7 @@ static nghttp2_session_callbacks *client_callbacks(void) {
 }
 
 static void produce(cli_conn *cc) {
-  while (bt_conn_pending(cc->conn) < OUTPUT_SOFT_LIMIT) {
+  while (!bt_conn_output_full(cc->conn)) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(cc->h2, &data);
     if (n < 0) {

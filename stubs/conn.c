@@ -38,7 +38,9 @@ struct bt_conn {
   BIO *rbio, *wbio; /* network side of the TLS engine */
   int ready;
   int reading;
-  int closing; /* bt_conn_close called: flush then close */
+  int owner_paused; /* bt_conn_pause_reading: the owner's budget is spent */
+  int want_drain;   /* the owner stopped producing at the high-water mark */
+  int closing;      /* bt_conn_close called: flush then close */
   int handle_closing;
   int close_err;
   int handles_open; /* tcp + two timers, for the deferred free */
@@ -328,7 +330,8 @@ static void pause_reading(bt_conn *c) {
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void resume_reading(bt_conn *c) {
-  if (!c->reading && !c->closing) {
+  if (!c->reading && !c->closing && !c->owner_paused &&
+      bt_conn_pending(c) <= c->limits.read_pause_bytes) {
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
     c->reading = 1;
   }
@@ -447,6 +450,20 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     pause_reading(c);
 }
 
+/* Output went to the socket: an owner that stopped producing at the
+ * high-water mark is flushed again once the backlog is below the low one
+ * (in the same loop turn: the loop keeps flushing while connections are
+ * marked dirty). Without this a write that completes at once would leave
+ * the owner's remaining output unsent until the peer sent something. */
+static void output_drained(bt_conn *c) {
+  if (bt_conn_pending(c) <= c->limits.read_pause_bytes / 2)
+    resume_reading(c);
+  if (c->want_drain && bt_conn_pending(c) <= BT_CONN_OUTPUT_LOW) {
+    c->want_drain = 0;
+    bt_conn_mark_dirty(c);
+  }
+}
+
 static void write_cb(uv_write_t *req, int status) {
   bt_conn *c = req->data;
   c->wlen = 0;
@@ -465,6 +482,7 @@ static void write_cb(uv_write_t *req, int status) {
     resume_reading(c);
   release_idle_buffers(c);
   /* Let the owner produce more now that the socket drained. */
+  c->want_drain = 0;
   bt_conn_mark_dirty(c);
 }
 
@@ -485,10 +503,12 @@ static void start_write(bt_conn *c) {
   int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
   if (n == (int)c->wlen) {
     c->wlen = 0;
-    if (c->closing)
+    if (c->closing) {
       close_now(c, c->close_err);
-    else
-      release_idle_buffers(c);
+      return;
+    }
+    release_idle_buffers(c);
+    output_drained(c);
     return;
   }
   if (n < 0 && n != UV_EAGAIN) {
@@ -568,6 +588,29 @@ void bt_conn_write(bt_conn *c, const uint8_t *data, size_t len) {
 
 size_t bt_conn_pending(const bt_conn *c) {
   return c->plain_len + c->out_len + c->wlen;
+}
+
+int bt_conn_output_full(bt_conn *c) {
+  if (bt_conn_pending(c) < BT_CONN_OUTPUT_HIGH)
+    return 0;
+  c->want_drain = 1;
+  return 1;
+}
+
+void bt_conn_pause_reading(bt_conn *c) {
+  c->owner_paused = 1;
+  pause_reading(c);
+}
+
+void bt_conn_resume_reading(bt_conn *c) {
+  if (!c->owner_paused)
+    return;
+  c->owner_paused = 0;
+  resume_reading(c);
+}
+
+int bt_conn_reading_paused(const bt_conn *c) {
+  return c->owner_paused;
 }
 
 void bt_conn_close(bt_conn *c, int err) {

@@ -55,6 +55,18 @@ bt_conn *bt_conn_connect(bt_loop *loop, const struct sockaddr *addr,
 void bt_conn_write(bt_conn *c, const uint8_t *data, size_t len);
 /* Bytes queued or being written: the back-pressure measure. */
 size_t bt_conn_pending(const bt_conn *c);
+/* The owner's output high- and low-water marks (bytes pending). */
+#define BT_CONN_OUTPUT_HIGH (1u << 20)
+#define BT_CONN_OUTPUT_LOW (256u << 10)
+/* 1 when at least BT_CONN_OUTPUT_HIGH bytes are pending: the owner should
+ * stop producing; on_flush then comes again once the backlog is below
+ * BT_CONN_OUTPUT_LOW, however the write completed. */
+int bt_conn_output_full(bt_conn *c);
+/* Stops reading from the peer until bt_conn_resume_reading (the owner's
+ * buffer budget is spent); independent of the pause for pending output. */
+void bt_conn_pause_reading(bt_conn *c);
+void bt_conn_resume_reading(bt_conn *c);
+int bt_conn_reading_paused(const bt_conn *c);
 /* Asks for on_flush at the end of this loop turn. */
 void bt_conn_mark_dirty(bt_conn *c);
 /* Writes what is pending (bounded by the write timeout), then closes. err is

@@ -13,9 +13,6 @@
 #include "pool.h"
 #include "srv.h"
 
-/* Stop producing output above this much pending: back-pressure. */
-#define OUTPUT_SOFT_LIMIT (1u << 20)
-
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame,
                             void *user_data) {
   srv_session *s = user_data;
@@ -151,7 +148,7 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id,
 }
 
 static void produce(srv_session *s) {
-  while (bt_conn_pending(s->conn) < OUTPUT_SOFT_LIMIT) {
+  while (!bt_conn_output_full(s->conn)) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(s->h2, &data);
     if (n < 0) {
