@@ -1,7 +1,8 @@
 /* alloc.c: the one allocation module and its out-of-memory policy.
  *
  * Thin wrappers over malloc: they never return NULL (on exhaustion they print
- * the caller's location and abort, as h2o and redis do), and they keep a count
+ * the caller's location and abort, as h2o and redis do) except the bt_try_
+ * pair, for sizes a peer chooses; all of them keep a count
  * of live blocks so tests can check for leaks. No header is kept in front of
  * a block: counting calls is enough for leak checks and keeps the blocks
  * plain malloc memory. */
@@ -47,6 +48,20 @@ void *bt_realloc_at(void *p, size_t size, const char *file, int line) {
   if (!q)
     oom(size, file, line);
   if (!p)
+    atomic_fetch_add_explicit(&live_allocs, 1, memory_order_relaxed);
+  return q;
+}
+
+void *bt_try_malloc(size_t size) {
+  void *p = malloc(size ? size : 1);
+  if (p)
+    atomic_fetch_add_explicit(&live_allocs, 1, memory_order_relaxed);
+  return p;
+}
+
+void *bt_try_realloc(void *p, size_t size) {
+  void *q = realloc(p, size ? size : 1);
+  if (q && !p)
     atomic_fetch_add_explicit(&live_allocs, 1, memory_order_relaxed);
   return q;
 }

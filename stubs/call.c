@@ -54,6 +54,39 @@ bt_call *srv_call_new(srv_session *s, int32_t stream_id) {
   return call;
 }
 
+/* ---- what the call holds against its connection's budget ------------ */
+
+size_t srv_call_charged(const bt_call *call) {
+  return call->in_charged + call->unary_charged + call->out_charged;
+}
+
+static void charge(bt_call *call, size_t *slot, size_t now_held) {
+  long long delta = (long long)now_held - (long long)*slot;
+  *slot = now_held;
+  if (delta && call->sess)
+    srv_session_budget(call->sess, delta);
+}
+
+/* The decoder's buffer grows with a message that straddles DATA frames and
+ * is released at its end. */
+static void charge_decoder(bt_call *call) {
+  charge(call, &call->in_charged, call->in.dec.buf_cap);
+}
+
+static void charge_queue(bt_call *call) {
+  charge(call, &call->out_charged, call->out.bytes);
+}
+
+/* Drops what can no longer be delivered or sent and gives it back to the
+ * budget: the stream is gone or the call was aborted. */
+static void release_buffers(bt_call *call) {
+  bt_msgin_clear(&call->in);
+  bt_sendq_clear(&call->out);
+  charge_decoder(call);
+  charge_queue(call);
+  charge(call, &call->unary_charged, 0);
+}
+
 static void call_free(bt_call *call) {
   bt_timer_free(call->deadline_timer);
   bt_timer_free(call->after_timer);
@@ -247,6 +280,8 @@ ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
   (void)user_data;
   bt_call *call = source->ptr;
   size_t n = bt_sendq_read(&call->out, buf, length);
+  if (n)
+    charge_queue(call);
   if (call->out.bytes > 0 || !call->status_pending)
     return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
   /* Everything is out and the status is known: the trailers follow this
@@ -319,11 +354,14 @@ static void invoke(bt_call *call, const ProtobufCMessage *req) {
   maybe_free(call);
 }
 
-/* Refuses the call before any handler saw it. */
+/* Refuses the call before any handler saw it, for the client's fault:
+ * counted as a glitch of its connection. */
 static void refuse(bt_call *call, int code, const char *message) {
   send_status(call, code, message);
   call->finished = 1;
   call->state = CALL_DONE;
+  if (call->sess)
+    srv_session_glitch(call->sess);
 }
 
 void srv_call_headers_done(bt_call *call) {
@@ -339,12 +377,14 @@ void srv_call_headers_done(bt_call *call) {
     call->finished = 1;
     call->state = CALL_DONE;
     respond_http(call, "405");
+    srv_session_glitch(call->sess);
     return;
   }
   if (!call->content_type_ok) {
     call->finished = 1;
     call->state = CALL_DONE;
     respond_http(call, "415");
+    srv_session_glitch(call->sess);
     return;
   }
   if (call->timeout_bad) {
@@ -358,14 +398,19 @@ void srv_call_headers_done(bt_call *call) {
   }
   call->method = srv_server_find(server, call->path, call->path_len);
   if (!call->method) {
+    /* A well-formed request for a method we lack: not a glitch. */
     snprintf(msg, sizeof(msg), "Method not found: %.256s", call->path);
-    refuse(call, BT_GRPC_UNIMPLEMENTED, msg);
+    send_status(call, BT_GRPC_UNIMPLEMENTED, msg);
+    call->finished = 1;
+    call->state = CALL_DONE;
     return;
   }
   if (call->deadline != INT64_MAX) {
     int64_t left = call->deadline - bt_now_ns();
     if (left <= 0) {
-      refuse(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
+      send_status(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
+      call->finished = 1;
+      call->state = CALL_DONE;
       return;
     }
     call->deadline_timer =
@@ -381,56 +426,141 @@ void srv_call_headers_done(bt_call *call) {
   invoke(call, NULL);
 }
 
+/* protobuf-c allocations for one decoded message, capped: a message whose
+ * decoded form would take more than the cap (a repeated empty sub-message
+ * is 2 bytes on the wire and a whole struct once decoded) fails to decode
+ * instead of taking the memory. */
+typedef struct capped_alloc {
+  ProtobufCAllocator base;
+  ProtobufCAllocator *inner; /* NULL: malloc */
+  size_t left;
+  int over;
+} capped_alloc;
+
+static void *capped_alloc_fn(void *data, size_t size) {
+  capped_alloc *a = data;
+  if (size > a->left) {
+    a->over = 1;
+    return NULL;
+  }
+  a->left -= size;
+  if (a->inner)
+    return a->inner->alloc(a->inner->allocator_data, size);
+  return bt_try_malloc(size);
+}
+
+static void capped_free_fn(void *data, void *p) {
+  capped_alloc *a = data;
+  if (a->inner)
+    a->inner->free(a->inner->allocator_data, p);
+  else
+    bt_free(p);
+}
+
+static void capped_init(capped_alloc *a, const bt_call *call,
+                        ProtobufCAllocator *inner, size_t wire_len) {
+  const bt_server_opts *o = &call->sess->worker->server->opts;
+  size_t factor = o->decoded_factor ? o->decoded_factor : SIZE_MAX / 2;
+  size_t cap =
+      wire_len > (SIZE_MAX / 2) / factor ? SIZE_MAX / 2 : wire_len * factor;
+  a->base = (ProtobufCAllocator){capped_alloc_fn, capped_free_fn, a};
+  a->inner = inner;
+  a->left = cap + o->decoded_floor;
+  a->over = 0;
+}
+
+/* Decodes msg with the call's input type; on failure ends the call with
+ * INVALID_ARGUMENT or, over the decoded-size cap, RESOURCE_EXHAUSTED. */
+static ProtobufCMessage *decode(bt_call *call, capped_alloc *a,
+                                ProtobufCAllocator *inner, const uint8_t *msg,
+                                size_t len) {
+  const ProtobufCMessageDescriptor *input = call->method->input;
+  capped_init(a, call, inner, len);
+  ProtobufCMessage *m = protobuf_c_message_unpack(input, &a->base, len, msg);
+  if (m)
+    return m;
+  char why[320];
+  if (a->over) {
+    snprintf(why, sizeof(why),
+             "decoded %s would take more than %u x its %zu bytes + %zu",
+             input->name, call->sess->worker->server->opts.decoded_factor, len,
+             call->sess->worker->server->opts.decoded_floor);
+    fail_call(call, BT_GRPC_RESOURCE_EXHAUSTED, why);
+  } else {
+    snprintf(why, sizeof(why), "cannot decode request as %s", input->name);
+    fail_call(call, BT_GRPC_INVALID_ARGUMENT, why);
+  }
+  return NULL;
+}
+
 static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
   bt_call *call = ud;
   const ProtobufCMessageDescriptor *input = call->method->input;
-  char why[320];
+  capped_alloc alloc;
   if (call->state == CALL_WAIT_UNARY) {
     if (call->unary_req || (!input && call->in.count > 1)) {
       fail_call(call, BT_GRPC_INTERNAL,
                 "unary call with more than one request message");
+      if (call->sess)
+        srv_session_glitch(call->sess);
       return -1;
     }
+    /* The request waits for the end of the stream and then for the
+     * handler: it counts against the connection until the stream closes. */
+    charge(call, &call->unary_charged, len);
     if (!input) {
       call->unary_bytes = bt_arena_memdup(call->arena, msg, len);
       call->unary_len = len;
       return 0;
     }
-    call->unary_req =
-        protobuf_c_message_unpack(input, call->pb_alloc, len, msg);
-    if (!call->unary_req) {
-      snprintf(why, sizeof(why), "cannot decode request as %s", input->name);
-      fail_call(call, BT_GRPC_INVALID_ARGUMENT, why);
-      return -1;
-    }
-    return 0;
+    call->unary_req = decode(call, &alloc, call->pb_alloc, msg, len);
+    return call->unary_req ? 0 : -1;
   }
   if (call->state != CALL_RUNNING || call->cancelled || !call->on_message)
     return 0;
   ProtobufCMessage *decoded = NULL;
   if (input) {
-    decoded = protobuf_c_message_unpack(input, NULL, len, msg);
-    if (!decoded) {
-      snprintf(why, sizeof(why), "cannot decode request as %s", input->name);
-      fail_call(call, BT_GRPC_INVALID_ARGUMENT, why);
+    decoded = decode(call, &alloc, NULL, msg, len);
+    if (!decoded)
       return -1;
-    }
   }
   call->busy++;
   call->on_message(call, decoded, msg, len, call->on_message_ud);
   call->busy--;
-  protobuf_c_message_free_unpacked(decoded, NULL);
+  if (decoded)
+    protobuf_c_message_free_unpacked(decoded, &alloc.base);
   return 0;
+}
+
+/* Grants the client window for len more bytes of this stream, unless the
+ * call is paused (then it is owed on resume). */
+static void consume(bt_call *call, size_t len) {
+  if (call->read_paused) {
+    call->unconsumed += len;
+    return;
+  }
+  nghttp2_session_consume_stream(call->sess->h2, call->stream_id, len);
 }
 
 void srv_call_data(bt_call *call, const uint8_t *data, size_t len) {
   if (call->state == CALL_HEADERS || call->state == CALL_DONE ||
-      call->status_sent)
+      call->status_sent) {
+    nghttp2_session_consume_stream(call->sess->h2, call->stream_id, len);
     return;
+  }
+  srv_session *s = call->sess;
   call->busy++;
   int code = bt_msgin_feed(&call->in, data, len);
-  if (code > 0)
+  charge_decoder(call);
+  /* Consumed once handed on: a complete message went to the handler, the
+   * part of one waits in the decoder (bounded by the message limit and the
+   * connection's budget). */
+  if (call->sess == s)
+    consume(call, len);
+  if (code > 0) {
     fail_call(call, code, call->in.error);
+    srv_session_glitch(s); /* bad framing, too large, bad compression */
+  }
   call->busy--;
   maybe_free(call);
 }
@@ -472,6 +602,9 @@ void srv_call_stream_closed(bt_call *call, uint32_t error_code) {
     s->calls = call->next;
   if (call->next)
     call->next->prev = call->prev;
+  release_buffers(call);
+  if (call->blocked)
+    srv_session_unblock(s, call);
   call->sess = NULL;
   call->closed = 1;
   if (call->deadline_timer)
@@ -584,28 +717,127 @@ static int can_send(const bt_call *call) {
          call->sess;
 }
 
+/* Before queueing: a connection (or process) over its budget takes no
+ * more, and the call that tried is ended, so a handler that ignores
+ * bt_call_writable cannot grow memory without bound. */
+static int check_budget(bt_call *call) {
+  if (!bt_budget_exceeded(&call->sess->budget))
+    return 0;
+  char msg[160];
+  snprintf(msg, sizeof(msg),
+           "response not sent: the connection is over its buffer budget "
+           "(%zu bytes; the client is not reading)",
+           call->sess->budget.limit);
+  srv_call_abort(call, BT_GRPC_RESOURCE_EXHAUSTED, msg,
+                 NGHTTP2_ENHANCE_YOUR_CALM);
+  return BT_ERR_LIMIT;
+}
+
+/* After queueing: the bytes count, nghttp2 is told there is data, and a
+ * call over its high-water mark waits to be told it may send again. */
+static int queued(bt_call *call, int rv) {
+  if (rv != 0) {
+    srv_call_abort(call, BT_GRPC_RESOURCE_EXHAUSTED,
+                   rv == BT_ERR_NOMEM ? "out of memory for a response"
+                                      : "response too large",
+                   NGHTTP2_INTERNAL_ERROR);
+    return rv;
+  }
+  charge_queue(call);
+  nghttp2_session_resume_data(call->sess->h2, call->stream_id);
+  mark_dirty(call);
+  if (call->on_writable && !bt_call_writable(call))
+    srv_session_block(call->sess, call);
+  return 0;
+}
+
 int bt_call_send(bt_call *call, const ProtobufCMessage *msg) {
   if (!can_send(call))
     return BT_ERR_STATE;
+  if (check_budget(call) != 0)
+    return BT_ERR_LIMIT;
   submit_headers(call);
-  int rv = bt_sendq_push_message(&call->out, msg, call->gzip);
-  if (rv != 0)
-    return rv;
-  nghttp2_session_resume_data(call->sess->h2, call->stream_id);
-  mark_dirty(call);
-  return 0;
+  return queued(call, bt_sendq_push_message(&call->out, msg, call->gzip));
 }
 
 int bt_call_send_bytes(bt_call *call, const uint8_t *bytes, size_t len) {
   if (!can_send(call))
     return BT_ERR_STATE;
+  if (check_budget(call) != 0)
+    return BT_ERR_LIMIT;
   submit_headers(call);
-  int rv = bt_sendq_push_bytes(&call->out, bytes, len, call->gzip);
-  if (rv != 0)
-    return rv;
-  nghttp2_session_resume_data(call->sess->h2, call->stream_id);
-  mark_dirty(call);
+  return queued(call, bt_sendq_push_bytes(&call->out, bytes, len, call->gzip));
+}
+
+int bt_call_writable(const bt_call *call) {
+  if (!can_send(call))
+    return 0;
+  size_t high = call->sess->worker->server->opts.stream_buffer;
+  return (!high || call->out.bytes < high) &&
+         !bt_budget_exceeded(&call->sess->budget);
+}
+
+size_t bt_call_send_queued(const bt_call *call) {
+  return call->out.bytes;
+}
+
+void bt_call_on_writable(bt_call *call, bt_call_event_fn fn, void *ud) {
+  call->on_writable = fn;
+  call->on_writable_ud = ud;
+}
+
+int srv_call_check_writable(bt_call *call) {
+  if (!call->on_writable || !can_send(call))
+    return 0;
+  /* Below half the mark again (hysteresis: not one wake-up per frame). */
+  size_t high = call->sess->worker->server->opts.stream_buffer;
+  if ((high && call->out.bytes > high / 2) ||
+      !bt_budget_relieved(&call->sess->budget))
+    return 1;
+  call->busy++;
+  call->on_writable(call, call->on_writable_ud);
+  call->busy--;
+  maybe_free(call);
   return 0;
+}
+
+void bt_call_read_pause(bt_call *call) {
+  call->read_paused = 1;
+}
+
+void bt_call_read_resume(bt_call *call) {
+  if (!call->read_paused)
+    return;
+  call->read_paused = 0;
+  if (call->unconsumed && call->sess) {
+    nghttp2_session_consume_stream(call->sess->h2, call->stream_id,
+                                   call->unconsumed);
+    mark_dirty(call);
+  }
+  call->unconsumed = 0;
+}
+
+void srv_call_abort(bt_call *call, int code, const char *message,
+                    uint32_t h2_code) {
+  if (call->aborted)
+    return;
+  call->aborted = 1;
+  srv_session *s = call->sess;
+  if (s && call->headers_submitted) {
+    /* Messages were (or are being) sent: their queue may never drain to let
+     * trailers out, so the stream is reset. */
+    call->status_sent = 1;
+    nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, call->stream_id,
+                              h2_code);
+    mark_dirty(call);
+  } else {
+    send_status(call, code, message);
+  }
+  release_buffers(call);
+  call->busy++;
+  cancel_handler(call);
+  call->busy--;
+  maybe_free(call);
 }
 
 void bt_call_finish(bt_call *call, int code, const char *message) {

@@ -77,15 +77,27 @@ int bt_gzip_decompress(const uint8_t *in, size_t len, size_t max_out,
     cap = 256;
   if (cap > max_out)
     cap = max_out;
-  uint8_t *buf = bt_malloc(cap);
+  /* The size is the peer's choice (up to max_out): running out of memory
+   * fails this message, not the process. */
+  uint8_t *buf = bt_try_malloc(cap);
+  if (!buf) {
+    inflateEnd(&zs);
+    return BT_ERR_NOMEM;
+  }
   size_t have_in = 0, have_out = 0;
   int rv = 0;
   for (;;) {
     uint8_t spare;
     int probing = have_out == cap;
     if (probing && cap < max_out) {
-      cap = cap > max_out / 2 ? max_out : cap * 2;
-      buf = bt_realloc(buf, cap);
+      size_t grown = cap > max_out / 2 ? max_out : cap * 2;
+      uint8_t *more = bt_try_realloc(buf, grown);
+      if (!more) {
+        rv = BT_ERR_NOMEM;
+        break;
+      }
+      buf = more;
+      cap = grown;
       probing = 0;
     }
     zs.next_in = (Bytef *)(in ? in + have_in : NULL);

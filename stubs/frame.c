@@ -2,8 +2,9 @@
  *
  * DATA payloads arrive in arbitrary pieces. A message wholly inside one piece
  * is handed to the callback in place; only a message that straddles pieces is
- * copied, into a buffer sized from its prefix once the prefix has passed the
- * length limit, so a peer cannot make us allocate more than max_len. */
+ * copied, into a buffer that grows with the bytes received (never past the
+ * length the prefix announced, which was checked against the limit), so a
+ * peer cannot make us allocate more than it sent, nor more than max_len. */
 #include "frame.h"
 
 #include <baton/alloc.h>
@@ -15,6 +16,7 @@
  * larger ones are released after their message so an idle stream does not
  * pin max_len bytes. */
 #define FRAME_KEEP_BUF (64 * 1024)
+#define FRAME_FIRST_BUF (16 * 1024)
 
 void bt_frame_decoder_init(bt_frame_decoder *d, size_t max_len) {
   memset(d, 0, sizeof(*d));
@@ -43,6 +45,23 @@ static int begin_body(bt_frame_decoder *d) {
     return BT_ERR_TOO_LARGE;
   d->body_len = len;
   d->body_have = 0;
+  return 0;
+}
+
+/* Room for need body bytes. The buffer grows with what arrived, doubling
+ * up to the length the prefix announced: memory follows the bytes a peer
+ * actually sent, not the size it claimed. */
+static int grow(bt_frame_decoder *d, size_t need) {
+  size_t cap = d->buf_cap ? d->buf_cap : FRAME_FIRST_BUF;
+  while (cap < need)
+    cap *= 2;
+  if (cap > d->body_len)
+    cap = d->body_len;
+  uint8_t *buf = bt_try_realloc(d->buf, cap);
+  if (!buf)
+    return -1;
+  d->buf = buf;
+  d->buf_cap = cap;
   return 0;
 }
 
@@ -94,14 +113,11 @@ int bt_frame_decoder_feed(bt_frame_decoder *d, const uint8_t *data, size_t len,
     }
     if (len == 0)
       return 0;
-    if (d->buf_cap < d->body_len) {
-      bt_free(d->buf);
-      d->buf = bt_malloc(d->body_len);
-      d->buf_cap = d->body_len;
-    }
     size_t n = d->body_len - d->body_have;
     if (n > len)
       n = len;
+    if (d->buf_cap < d->body_have + n && grow(d, d->body_have + n) != 0)
+      return BT_ERR_NOMEM;
     memcpy(d->buf + d->body_have, data, n);
     d->body_have += n;
     data += n;

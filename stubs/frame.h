@@ -15,7 +15,7 @@
 typedef struct bt_frame_decoder {
   uint8_t hdr[BT_FRAME_HEADER_LEN];
   size_t hdr_have; /* prefix bytes seen of the current message */
-  uint8_t *buf;    /* bt_malloc'ed body of a straddling message */
+  uint8_t *buf;    /* body of a straddling message (grows as it arrives) */
   size_t buf_cap;
   size_t body_len;  /* length from the prefix */
   size_t body_have; /* body bytes buffered */
@@ -33,7 +33,8 @@ void bt_frame_decoder_init(bt_frame_decoder *d, size_t max_len);
 /* Releases the buffer; the decoder can be initialised again. */
 void bt_frame_decoder_clear(bt_frame_decoder *d);
 /* Feeds len bytes. Returns 0, BT_ERR_TOO_LARGE (prefix over the limit),
- * BT_ERR_PARSE (flags byte other than 0 or 1) or the callback's value. After
+ * BT_ERR_PARSE (flags byte other than 0 or 1), BT_ERR_NOMEM (no memory for
+ * a message that straddles feeds) or the callback's value. After
  * an error the decoder must not be fed again. */
 int bt_frame_decoder_feed(bt_frame_decoder *d, const uint8_t *data, size_t len,
                           bt_frame_cb cb, void *ud);

@@ -46,6 +46,9 @@ static int on_frame(void *ud, int compressed, const uint8_t *msg, size_t len) {
   if (rv == BT_ERR_TOO_LARGE)
     return fail(in, BT_GRPC_RESOURCE_EXHAUSTED,
                 "decompressed message larger than the receive limit");
+  if (rv == BT_ERR_NOMEM)
+    return fail(in, BT_GRPC_RESOURCE_EXHAUSTED,
+                "out of memory decompressing a message");
   if (rv != 0)
     return fail(in, BT_GRPC_INTERNAL, "cannot decompress gzip message");
   in->count++;
@@ -70,6 +73,11 @@ int bt_msgin_feed(bt_msgin *in, const uint8_t *data, size_t len) {
     snprintf(in->error, sizeof(in->error),
              "received message larger than max (%u vs. %zu)", len32,
              in->max_len);
+    return in->error_code;
+  }
+  if (rv == BT_ERR_NOMEM) {
+    in->error_code = BT_GRPC_RESOURCE_EXHAUSTED;
+    snprintf(in->error, sizeof(in->error), "out of memory for a message");
     return in->error_code;
   }
   in->error_code = BT_GRPC_INTERNAL;

@@ -42,8 +42,12 @@ static void append(bt_sendq *q, bt_sendq_chunk *c) {
   q->bytes += c->len;
 }
 
+/* NULL when out of memory: a message is as large as a handler or a peer
+ * made it, so that fails the one call (BT_ERR_NOMEM), not the process. */
 static bt_sendq_chunk *chunk_new(size_t body) {
-  bt_sendq_chunk *c = bt_malloc(sizeof(*c) + BT_FRAME_HEADER_LEN + body);
+  bt_sendq_chunk *c = bt_try_malloc(sizeof(*c) + BT_FRAME_HEADER_LEN + body);
+  if (!c)
+    return NULL;
   c->len = BT_FRAME_HEADER_LEN + body;
   c->off = 0;
   return c;
@@ -56,6 +60,10 @@ static int push_compressed(bt_sendq *q, const uint8_t *bytes, size_t len) {
   if (rv != 0)
     return rv;
   bt_sendq_chunk *c = chunk_new(zlen);
+  if (!c) {
+    bt_free(z);
+    return BT_ERR_NOMEM;
+  }
   bt_frame_header_write(c->data, 1, (uint32_t)zlen);
   memcpy(c->data + BT_FRAME_HEADER_LEN, z, zlen);
   bt_free(z);
@@ -70,6 +78,8 @@ int bt_sendq_push_bytes(bt_sendq *q, const uint8_t *bytes, size_t len,
   if (gzip)
     return push_compressed(q, bytes, len);
   bt_sendq_chunk *c = chunk_new(len);
+  if (!c)
+    return BT_ERR_NOMEM;
   bt_frame_header_write(c->data, 0, (uint32_t)len);
   if (len)
     memcpy(c->data + BT_FRAME_HEADER_LEN, bytes, len);
@@ -82,6 +92,8 @@ int bt_sendq_push_message(bt_sendq *q, const ProtobufCMessage *msg, int gzip) {
   if (len > UINT32_MAX)
     return BT_ERR_TOO_LARGE;
   bt_sendq_chunk *c = chunk_new(len);
+  if (!c)
+    return BT_ERR_NOMEM;
   protobuf_c_message_pack(msg, c->data + BT_FRAME_HEADER_LEN);
   if (gzip) {
     int rv = push_compressed(q, c->data + BT_FRAME_HEADER_LEN, len);

@@ -19,7 +19,8 @@ void bt_sendq_init(bt_sendq *q);
 /* Frees every queued chunk. */
 void bt_sendq_clear(bt_sendq *q);
 /* Frames and queues a message: packed from msg, or copied from bytes. With
- * gzip the body is compressed and the flag set. Returns 0 or BT_ERR_*. */
+ * gzip the body is compressed and the flag set. Returns 0, BT_ERR_TOO_LARGE
+ * or BT_ERR_NOMEM (nothing queued). */
 int bt_sendq_push_message(bt_sendq *q, const ProtobufCMessage *msg, int gzip);
 int bt_sendq_push_bytes(bt_sendq *q, const uint8_t *bytes, size_t len,
                         int gzip);

@@ -13,6 +13,7 @@
 #include <baton/error.h>
 #include <baton/status.h>
 
+#include "budget.h"
 #include "loop.h"
 #include "srv.h"
 #include "tls.h"
@@ -31,6 +32,24 @@ void bt_server_opts_init(bt_server_opts *o) {
   o->stream_reset_burst = 1000;
   o->stream_reset_rate = 33;
   o->max_continuations = 8;
+  o->connection_buffer = 32u << 20;
+  o->process_buffer = (size_t)1 << 30;
+  o->buffer_timeout_ms = 5000;
+  o->stream_buffer = 1u << 20;
+  o->decoded_factor = 16;
+  o->decoded_floor = 1u << 20;
+  o->request_header_timeout_ms = 10000;
+  o->stream_idle_timeout_ms = 300000;
+  o->max_connections = 10000;
+  o->glitch_burst = 1000;
+  o->glitch_rate = 33;
+}
+
+void bt_server_set_logger(bt_server *s,
+                          void (*fn)(int level, const char *msg, void *ud),
+                          void *ud) {
+  s->log = fn;
+  s->log_ud = ud;
 }
 
 bt_server *bt_server_new(const bt_server_opts *opts) {
@@ -43,6 +62,8 @@ bt_server *bt_server_new(const bt_server_opts *opts) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     s->opts.workers = n > 0 ? (int)n : 1;
   }
+  if (s->opts.process_buffer)
+    bt_budget_set_process_limit(s->opts.process_buffer);
   return s;
 }
 
@@ -235,7 +256,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   srv_listener *l =
       &w->server->listeners[(size_t)((uv_tcp_t *)listener - w->listen_handles)];
-  srv_session_accept(w, listener, l->ssl_ctx);
+  srv_session_accept(w, listener, l);
 }
 
 static void drain_deadline(uv_timer_t *t) {
@@ -300,10 +321,10 @@ static void *worker_main(void *arg) {
     bt_conn_close(s->conn, BT_ERR_CLOSED);
   if (w->server->worker_stop)
     w->server->worker_stop(w->loop, w->index, w->server->worker_stop_ud);
-  /* Let every close finish (bounded by the connections' write timeouts). */
+  /* Let every close finish (bounded by the connections' write timeouts).
+   * The loop itself is freed by bt_server_free, after the join: until then
+   * a late bt_server_shutdown may still touch its wakeup handle. */
   uv_run(bt_loop_uv(w->loop), UV_RUN_DEFAULT);
-  bt_loop_free(w->loop);
-  w->loop = NULL;
   srv_session_worker_clear(w);
   bt_free(w->listen_handles);
   return NULL;
@@ -335,10 +356,12 @@ int bt_server_start(bt_server *s) {
 }
 
 void bt_server_shutdown(bt_server *s) {
-  s->stopping = 1;
+  /* Only the first call wakes the workers: a second SIGTERM during the
+   * drain must not signal loops that may be finishing. */
+  if (atomic_exchange(&s->stopping, 1))
+    return;
   for (int i = 0; i < s->n_workers; i++)
-    if (s->workers[i].loop)
-      uv_async_send(&s->workers[i].wakeup);
+    uv_async_send(&s->workers[i].wakeup);
 }
 
 void bt_server_wait(bt_server *s) {
@@ -357,6 +380,8 @@ void bt_server_free(bt_server *s) {
     bt_server_shutdown(s);
     bt_server_wait(s);
   }
+  for (int i = 0; i < s->n_workers; i++)
+    bt_loop_free(s->workers[i].loop);
   for (size_t i = 0; i < s->n_listeners; i++) {
     SSL_CTX_free(s->listeners[i].ssl_ctx);
     if (!s->started)

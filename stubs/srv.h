@@ -12,8 +12,12 @@
 
 #include <baton/server.h>
 
+#include <stdatomic.h>
+
+#include "budget.h"
 #include "conn.h"
 #include "msgin.h"
+#include "ratelim.h"
 #include "sendq.h"
 
 typedef struct srv_worker srv_worker;
@@ -34,8 +38,10 @@ typedef struct srv_listener {
   char host[256];
   int port;
   struct sockaddr_storage addr;
-  SSL_CTX *ssl_ctx; /* NULL: h2c */
-  int first_fd;     /* bound by bt_server_listen, used by worker 0 */
+  SSL_CTX *ssl_ctx;            /* NULL: h2c */
+  int first_fd;                /* bound by bt_server_listen, used by worker 0 */
+  atomic_uint n_conns;         /* open connections, every worker */
+  atomic_llong full_logged_ms; /* when the limit was last reported */
 } srv_listener;
 
 struct bt_server {
@@ -49,10 +55,12 @@ struct bt_server {
   void *worker_start_ud;
   void (*worker_stop)(bt_loop *loop, int worker, void *ud);
   void *worker_stop_ud;
+  void (*log)(int level, const char *msg, void *ud);
+  void *log_ud;
   srv_worker *workers;
   int n_workers;
   int started;
-  volatile int stopping;
+  atomic_int stopping;
 };
 
 struct srv_worker {
@@ -72,6 +80,7 @@ struct srv_worker {
 
 struct srv_session {
   srv_worker *worker;
+  srv_listener *listener;
   bt_conn *conn;
   nghttp2_session *h2;
   srv_session *prev, *next;
@@ -79,8 +88,14 @@ struct srv_session {
   bt_call *calls; /* streams with a call, doubly linked */
   int got_settings;
   int goaway;
-  double reset_tokens; /* RST_STREAM budget (token bucket) */
-  int64_t reset_refill_ns;
+  bt_ratelim resets;      /* RST_STREAMs from the client */
+  bt_ratelim glitches;    /* protocol glitches the client caused */
+  bt_budget budget;       /* bytes buffered for this connection */
+  int read_paused;        /* stopped reading: over budget */
+  uint64_t over_since_ms; /* when the budget was first exceeded; 0 = not */
+  bt_timer *sweep;        /* stream timeouts and the budget, while streams */
+  int sweep_armed;
+  bt_call *blocked; /* calls waiting for on_writable (via blocked_next) */
   int closing;
 };
 
@@ -115,7 +130,12 @@ struct bt_call {
   bt_metadata *req_md;
   /* request messages */
   bt_msgin in;
+  size_t in_charged;    /* the decoder's buffer, charged to the budget */
+  size_t unary_charged; /* the held request, charged to the budget */
   int half_closed;
+  int read_paused;   /* bt_call_read_pause: window not granted */
+  size_t unconsumed; /* bytes received while paused, window not granted */
+  uint64_t started_ms, active_ms; /* loop time: first frame, last frame */
   const ProtobufCMessage *unary_req;
   const uint8_t *unary_bytes; /* raw unary methods */
   size_t unary_len;
@@ -130,6 +150,11 @@ struct bt_call {
   bt_metadata *init_md;
   bt_metadata *trail_md;
   bt_sendq out;
+  size_t out_charged; /* out.bytes charged to the budget */
+  bt_call_event_fn on_writable;
+  void *on_writable_ud;
+  int blocked; /* on the session's blocked list */
+  bt_call *blocked_next;
   int gzip;
   int headers_submitted;
   int status_code;
@@ -140,7 +165,8 @@ struct bt_call {
   int finished; /* the handler called bt_call_finish */
   int closed;   /* nghttp2 closed the stream */
   int cancelled;
-  int busy; /* inside a callback into user code */
+  int aborted; /* ended by the runtime for a limit (srv_call_abort) */
+  int busy;    /* inside a callback into user code */
   bt_timer *deadline_timer;
   bt_timer *after_timer;
   bt_call_event_fn after_fn;
@@ -148,10 +174,23 @@ struct bt_call {
 };
 
 /* srv_session.c */
+/* The call's budget changed by delta bytes (charge > 0, release < 0). */
+void srv_session_budget(srv_session *s, long long delta);
+/* Puts the call on (takes it off) the list told when it can send again. */
+void srv_session_block(srv_session *s, bt_call *call);
+void srv_session_unblock(srv_session *s, bt_call *call);
+/* A stream was reset for the client's fault (bad framing, over a limit):
+ * counted as a glitch. */
+void srv_session_glitch(srv_session *s);
+/* Arms the per-session timer that enforces stream timeouts and the budget. */
+void srv_session_sweep_start(srv_session *s);
+/* Reports a line through the server's logger. */
+void srv_log(const bt_server *server, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The worker's nghttp2 callbacks and options (created once per worker). */
 void srv_session_worker_init(srv_worker *w);
 void srv_session_worker_clear(srv_worker *w);
-void srv_session_accept(srv_worker *w, uv_stream_t *listener, SSL_CTX *ssl_ctx);
+void srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l);
 void srv_session_goaway(srv_session *s);
 
 /* server.c: the method for path, or the fallback, or NULL. */
@@ -166,6 +205,15 @@ void srv_call_headers_done(bt_call *call);
 void srv_call_data(bt_call *call, const uint8_t *data, size_t len);
 /* The client half-closed. */
 void srv_call_end_of_input(bt_call *call);
+/* The runtime gives up on the call (a limit): status code and message when
+ * nothing was sent yet, else RST_STREAM h2_code; the handler sees a cancel. */
+void srv_call_abort(bt_call *call, int code, const char *message,
+                    uint32_t h2_code);
+/* Bytes this call holds against the connection's budget. */
+size_t srv_call_charged(const bt_call *call);
+/* Fires on_writable if the call can send again; returns 1 when it is still
+ * blocked. */
+int srv_call_check_writable(bt_call *call);
 /* nghttp2 closed the stream (error_code from RST_STREAM or 0). */
 void srv_call_stream_closed(bt_call *call, uint32_t error_code);
 /* A header of the request; returns 0 or -1 to reset the stream. */

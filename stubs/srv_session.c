@@ -3,15 +3,223 @@
  * The HTTP/2 core does no I/O: bytes from bt_conn go in through
  * nghttp2_session_mem_recv, bytes out through nghttp2_session_mem_send in the
  * connection's once-per-turn flush. Per-stream state (a bt_call) is created
- * in on_begin_headers and handed back to call.c in on_stream_close. */
+ * in on_begin_headers and handed back to call.c in on_stream_close.
+ *
+ * The session also enforces what a client may make us hold: flow-control
+ * window is granted as calls consume what they received (automatic
+ * WINDOW_UPDATE is off), the bytes buffered for the connection are counted
+ * against a budget (over it the connection is not read; still over after a
+ * grace period, the call holding the most is reset), a sweep timer resets
+ * streams whose request does not arrive in time or that go idle, and token
+ * buckets bound client resets and protocol glitches. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <baton/alloc.h>
 #include <baton/error.h>
+#include <baton/status.h>
 
+#include "loop.h"
 #include "pool.h"
 #include "srv.h"
+
+void srv_log(const bt_server *server, int level, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (server->log)
+    server->log(level, msg, server->log_ud);
+  else
+    fprintf(stderr, "baton: %s\n", msg);
+}
+
+static uint64_t loop_ms(const srv_session *s) {
+  return uv_now(bt_loop_uv(s->worker->loop));
+}
+
+/* Sends GOAWAY with code and stops taking streams; the flush closes the
+ * connection once nghttp2 has nothing more to send. */
+static void terminate(srv_session *s, uint32_t code) {
+  nghttp2_session_terminate_session(s->h2, code);
+  s->goaway = 1;
+  bt_conn_mark_dirty(s->conn);
+}
+
+void srv_session_glitch(srv_session *s) {
+  if (s->goaway)
+    return;
+  if (bt_ratelim_take(&s->glitches, bt_now_ns()))
+    terminate(s, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* ---- the buffer budget ----------------------------------------------- */
+
+void srv_session_budget(srv_session *s, long long delta) {
+  if (delta > 0)
+    bt_budget_charge(&s->budget, (size_t)delta);
+  else if (delta < 0)
+    bt_budget_release(&s->budget, (size_t)-delta);
+  if (delta > 0 && !s->read_paused && bt_budget_exceeded(&s->budget)) {
+    /* Stop reading: the client's further frames wait in the kernel. */
+    s->read_paused = 1;
+    s->over_since_ms = loop_ms(s);
+    bt_conn_pause_reading(s->conn);
+    srv_session_sweep_start(s);
+  }
+}
+
+static void maybe_resume_reading(srv_session *s) {
+  if (s->read_paused && bt_budget_relieved(&s->budget)) {
+    s->read_paused = 0;
+    s->over_since_ms = 0;
+    bt_conn_resume_reading(s->conn);
+  }
+}
+
+/* Over budget for longer than the grace period: reset the calls holding the
+ * most until the connection is within its budget. When only the process is
+ * over, a connection sheds only calls that hold a real share of it, so the
+ * connections that are merely paused keep their calls. */
+static void shed_largest(srv_session *s) {
+  const bt_server_opts *o = &s->worker->server->opts;
+  int own = s->budget.limit && s->budget.used > s->budget.limit;
+  size_t floor = own ? 0 : o->connection_buffer / 4;
+  while (bt_budget_exceeded(&s->budget)) {
+    bt_call *largest = NULL;
+    size_t most = 0;
+    for (bt_call *c = s->calls; c; c = c->next) {
+      size_t held = srv_call_charged(c);
+      if (held > most && !c->aborted) {
+        most = held;
+        largest = c;
+      }
+    }
+    if (!largest || most <= floor)
+      break;
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "connection over its buffer budget (%zu bytes) for %u ms: "
+             "this call held %zu bytes",
+             o->connection_buffer, o->buffer_timeout_ms, most);
+    srv_call_abort(largest, BT_GRPC_RESOURCE_EXHAUSTED, msg,
+                   NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+}
+
+/* ---- stream timeouts ------------------------------------------------- */
+
+static uint32_t sweep_interval(const bt_server_opts *o) {
+  uint32_t ms = 1000;
+  uint32_t t[] = {o->request_header_timeout_ms, o->stream_idle_timeout_ms,
+                  o->buffer_timeout_ms};
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+    if (t[i] && t[i] / 4 < ms)
+      ms = t[i] / 4;
+  return ms < 25 ? 25 : ms;
+}
+
+/* Returns 1 when the session was terminated (stop looking at it). */
+static int sweep_calls(srv_session *s, uint64_t now) {
+  const bt_server_opts *o = &s->worker->server->opts;
+  char msg[160];
+  for (bt_call *c = s->calls, *next; c; c = next) {
+    next = c->next;
+    if (c->state == CALL_DONE || c->status_sent)
+      continue;
+    int waiting = c->state == CALL_HEADERS || c->state == CALL_WAIT_UNARY;
+    if (waiting && o->request_header_timeout_ms &&
+        now - c->started_ms >= o->request_header_timeout_ms) {
+      if (c->state == CALL_HEADERS) {
+        /* The header block never ended: nothing else may be sent on this
+         * connection until it does, so the connection goes. */
+        srv_log(s->worker->server, 1,
+                "%s: request headers not complete within %u ms: closing the "
+                "connection",
+                bt_conn_peer(s->conn), o->request_header_timeout_ms);
+        terminate(s, NGHTTP2_ENHANCE_YOUR_CALM);
+        return 1;
+      }
+      snprintf(msg, sizeof(msg), "request not received within %u ms",
+               o->request_header_timeout_ms);
+      srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
+    } else if (o->stream_idle_timeout_ms &&
+               now - c->active_ms >= o->stream_idle_timeout_ms) {
+      snprintf(msg, sizeof(msg), "stream idle for %u ms",
+               o->stream_idle_timeout_ms);
+      srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
+    }
+  }
+  return 0;
+}
+
+static void sweep(void *ud) {
+  srv_session *s = ud;
+  const bt_server_opts *o = &s->worker->server->opts;
+  uint64_t now = loop_ms(s);
+  s->sweep_armed = 0;
+  if (sweep_calls(s, now))
+    return;
+  if (s->read_paused && o->buffer_timeout_ms &&
+      now - s->over_since_ms >= o->buffer_timeout_ms)
+    shed_largest(s);
+  maybe_resume_reading(s);
+  bt_conn_mark_dirty(s->conn);
+  if (s->open_streams > 0 || s->read_paused)
+    srv_session_sweep_start(s);
+}
+
+void srv_session_sweep_start(srv_session *s) {
+  const bt_server_opts *o = &s->worker->server->opts;
+  if (!o->request_header_timeout_ms && !o->stream_idle_timeout_ms &&
+      !s->read_paused)
+    return;
+  if (s->sweep_armed)
+    return;
+  if (!s->sweep)
+    s->sweep = bt_timer_new(s->worker->loop, sweep, s);
+  s->sweep_armed = 1;
+  bt_timer_start(s->sweep, sweep_interval(o));
+}
+
+/* ---- writable notifications ------------------------------------------ */
+
+void srv_session_block(srv_session *s, bt_call *call) {
+  if (call->blocked)
+    return;
+  call->blocked = 1;
+  call->blocked_next = s->blocked;
+  s->blocked = call;
+}
+
+void srv_session_unblock(srv_session *s, bt_call *call) {
+  for (bt_call **p = &s->blocked; *p; p = &(*p)->blocked_next) {
+    if (*p == call) {
+      *p = call->blocked_next;
+      break;
+    }
+  }
+  call->blocked = 0;
+  call->blocked_next = NULL;
+}
+
+/* After output went out: tell the calls that can send again. */
+static void notify_writable(srv_session *s) {
+  bt_call *list = s->blocked;
+  s->blocked = NULL;
+  while (list) {
+    bt_call *c = list;
+    list = c->blocked_next;
+    c->blocked = 0;
+    c->blocked_next = NULL;
+    if (srv_call_check_writable(c) && c->sess == s)
+      srv_session_block(s, c);
+  }
+}
+
+/* ---- nghttp2 callbacks ----------------------------------------------- */
 
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame,
                             void *user_data) {
@@ -25,9 +233,11 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame,
     return 0;
   }
   bt_call *call = srv_call_new(s, frame->hd.stream_id);
+  call->started_ms = call->active_ms = loop_ms(s);
   nghttp2_session_set_stream_user_data(h2, frame->hd.stream_id, call);
   s->open_streams++;
   bt_conn_set_timeout(s->conn, 0);
+  srv_session_sweep_start(s);
   return 0;
 }
 
@@ -47,34 +257,41 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
   return 0;
 }
 
-/* Rapid Reset (CVE-2023-44487): a client that opens and resets streams
- * faster than the configured rate is told to calm down and disconnected.
- * nghttp2's own limit stays as a backstop at twice the burst, but answers
- * INTERNAL_ERROR; ENHANCE_YOUR_CALM says what happened. */
-static int reset_flood(srv_session *s) {
-  const bt_server_opts *o = &s->worker->server->opts;
-  int64_t now = bt_now_ns();
-  s->reset_tokens +=
-      (double)(now - s->reset_refill_ns) / 1e9 * o->stream_reset_rate;
-  if (s->reset_tokens > o->stream_reset_burst)
-    s->reset_tokens = o->stream_reset_burst;
-  s->reset_refill_ns = now;
-  if (s->reset_tokens < 1)
-    return 1;
-  s->reset_tokens -= 1;
+static int on_begin_frame(nghttp2_session *h2, const nghttp2_frame_hd *hd,
+                          void *user_data) {
+  (void)h2;
+  /* gRPC has no use for PRIORITY: a stream of them is only work. */
+  if (hd->type == NGHTTP2_PRIORITY)
+    srv_session_glitch(user_data);
+  return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *h2, const nghttp2_frame *frame,
+                            int lib_error_code, void *user_data) {
+  (void)h2;
+  (void)frame;
+  (void)lib_error_code;
+  srv_session_glitch(user_data);
   return 0;
 }
 
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
                          void *user_data) {
   srv_session *s = user_data;
-  bt_call *call;
+  bt_call *call =
+      frame->hd.stream_id
+          ? nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id)
+          : NULL;
+  if (call)
+    call->active_ms = loop_ms(s);
   switch (frame->hd.type) {
   case NGHTTP2_RST_STREAM:
-    if (reset_flood(s)) {
-      nghttp2_session_terminate_session(h2, NGHTTP2_ENHANCE_YOUR_CALM);
-      s->goaway = 1;
-    }
+    /* Rapid Reset (CVE-2023-44487): a client that opens and resets streams
+     * faster than the configured rate is told to calm down. nghttp2's own
+     * limit stays as a backstop at twice the burst, but answers
+     * INTERNAL_ERROR; ENHANCE_YOUR_CALM says what happened. */
+    if (!s->goaway && bt_ratelim_take(&s->resets, bt_now_ns()))
+      terminate(s, NGHTTP2_ENHANCE_YOUR_CALM);
     break;
   case NGHTTP2_SETTINGS:
     if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !s->got_settings) {
@@ -85,7 +302,6 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
     }
     break;
   case NGHTTP2_HEADERS:
-    call = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
     if (!call)
       break;
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
@@ -95,9 +311,10 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
     break;
   case NGHTTP2_DATA:
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
-      call = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
       if (call)
         srv_call_end_of_input(call);
+    } else if (frame->hd.length == 0) {
+      srv_session_glitch(s); /* an empty DATA frame carries nothing */
     }
     break;
   default:
@@ -110,19 +327,28 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
   (void)flags;
   (void)user_data;
+  /* The connection window is granted as bytes arrive: what a connection may
+   * hold is bounded by its budget and each stream's own window. */
+  nghttp2_session_consume_connection(h2, len);
   bt_call *call = nghttp2_session_get_stream_user_data(h2, stream_id);
   if (call)
     srv_call_data(call, data, len);
+  else
+    nghttp2_session_consume_stream(h2, stream_id, len);
   return 0;
 }
 
 static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame,
                          void *user_data) {
-  (void)user_data;
+  srv_session *s = user_data;
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+    return 0;
+  bt_call *call = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
+  if (call)
+    call->active_ms = loop_ms(s);
   /* After a complete response, tell a client that is still sending to stop
    * (RFC 9113 8.1: RST_STREAM NO_ERROR). */
-  if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
-      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
       nghttp2_session_get_stream_remote_close(h2, frame->hd.stream_id) == 0)
     nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                               NGHTTP2_NO_ERROR);
@@ -165,6 +391,9 @@ static void session_flush(bt_conn *c, void *ud) {
   srv_session *s = ud;
   (void)c;
   produce(s);
+  if (s->blocked)
+    notify_writable(s);
+  maybe_resume_reading(s);
   if (!nghttp2_session_want_read(s->h2) && !nghttp2_session_want_write(s->h2))
     bt_conn_close(s->conn, 0);
   else if (s->goaway && s->open_streams == 0 &&
@@ -219,6 +448,15 @@ static void unlink_session(srv_session *s) {
     s->next->prev = s->prev;
 }
 
+static void session_free(srv_session *s) {
+  if (s->listener)
+    atomic_fetch_sub(&s->listener->n_conns, 1);
+  bt_timer_free(s->sweep);
+  nghttp2_session_del(s->h2);
+  unlink_session(s);
+  bt_free(s);
+}
+
 static void session_closed(bt_conn *c, int err, void *ud) {
   srv_session *s = ud;
   (void)c;
@@ -229,10 +467,8 @@ static void session_closed(bt_conn *c, int err, void *ud) {
     s->open_streams--;
     srv_call_stream_closed(s->calls, NGHTTP2_CANCEL);
   }
-  nghttp2_session_del(s->h2);
-  unlink_session(s);
   srv_worker *w = s->worker;
-  bt_free(s);
+  session_free(s);
   if (w->draining && !w->sessions)
     uv_stop(bt_loop_uv(w->loop));
 }
@@ -250,6 +486,9 @@ static nghttp2_session_callbacks *make_callbacks(void) {
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs,
                                                           on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
+      cbs, on_invalid_frame);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
@@ -260,8 +499,9 @@ static nghttp2_session_callbacks *make_callbacks(void) {
 static nghttp2_option *make_options(const bt_server_opts *o) {
   nghttp2_option *opt;
   nghttp2_option_new(&opt);
-  /* Messages are consumed as they arrive, so nghttp2's automatic
-   * WINDOW_UPDATE is right; the caps below bound what a peer can queue. */
+  /* Window is granted as calls consume what they received (call.c), so a
+   * client cannot make us hold more than its streams' windows. */
+  nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_max_send_header_block_length(opt, 65536);
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
@@ -288,15 +528,51 @@ void srv_session_worker_clear(srv_worker *w) {
   nghttp2_option_del(w->h2_options);
 }
 
-void srv_session_accept(srv_worker *w, uv_stream_t *listener,
-                        SSL_CTX *ssl_ctx) {
+static void refused_closed(uv_handle_t *h) {
+  bt_free(h);
+}
+
+/* The listener is at its connection limit: take the connection off the
+ * backlog and close it at once (a refused connect would be retried by the
+ * kernel's backlog, an accepted-and-closed one tells the client now). */
+static void refuse_connection(srv_worker *w, uv_stream_t *listener,
+                              srv_listener *l) {
+  uv_tcp_t *t = bt_malloc(sizeof(*t));
+  uv_tcp_init(bt_loop_uv(w->loop), t);
+  uv_accept(listener, (uv_stream_t *)t);
+  uv_close((uv_handle_t *)t, refused_closed);
+  /* One line per 10 s per listener, whichever worker sees it. */
+  long long now = (long long)(bt_now_ns() / 1000000);
+  long long last = atomic_load(&l->full_logged_ms);
+  if ((last == 0 || now - last >= 10000) &&
+      atomic_compare_exchange_strong(&l->full_logged_ms, &last, now))
+    srv_log(w->server, 1,
+            "listener %s:%d is at its connection limit (%u): refusing new "
+            "connections",
+            l->host[0] ? l->host : "*", l->port,
+            w->server->opts.max_connections);
+}
+
+void srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l) {
   const bt_server_opts *o = &w->server->opts;
+  if (o->max_connections &&
+      atomic_fetch_add(&l->n_conns, 1) >= o->max_connections) {
+    atomic_fetch_sub(&l->n_conns, 1);
+    refuse_connection(w, listener, l);
+    return;
+  }
+  if (!o->max_connections)
+    atomic_fetch_add(&l->n_conns, 1);
   srv_session *s = bt_calloc(1, sizeof(*s));
   s->worker = w;
-  s->reset_tokens = o->stream_reset_burst;
-  s->reset_refill_ns = bt_now_ns();
+  s->listener = l;
+  int64_t now = bt_now_ns();
+  bt_ratelim_init(&s->resets, o->stream_reset_burst, o->stream_reset_rate, now);
+  bt_ratelim_init(&s->glitches, o->glitch_burst, o->glitch_rate, now);
+  bt_budget_init(&s->budget, o->connection_buffer);
   if (nghttp2_session_server_new3(&s->h2, w->h2_callbacks, s, w->h2_options,
                                   bt_pool_nghttp2_mem()) != 0) {
+    atomic_fetch_sub(&l->n_conns, 1);
     bt_free(s);
     return;
   }
@@ -309,12 +585,9 @@ void srv_session_accept(srv_worker *w, uv_stream_t *listener,
     w->sessions->prev = s;
   w->sessions = s;
   s->conn =
-      bt_conn_accept(w->loop, listener, ssl_ctx, &limits, &session_ops, s);
-  if (!s->conn) {
-    nghttp2_session_del(s->h2);
-    unlink_session(s);
-    bt_free(s);
-  }
+      bt_conn_accept(w->loop, listener, l->ssl_ctx, &limits, &session_ops, s);
+  if (!s->conn)
+    session_free(s);
 }
 
 void srv_session_goaway(srv_session *s) {

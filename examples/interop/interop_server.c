@@ -5,6 +5,8 @@
  *
  *   baton-interop-server --port=N [--host=ADDR] [--use_tls=true
  *       [--cert=FILE] [--key=FILE] [--ca=FILE --require_client_cert=true]]
+ *       [--LIMIT=N ...]   (any bt_server_opts limit, e.g.
+ *       --connection_buffer=8388608 --request_header_timeout_ms=1000)
  *
  * Server features: EmptyCall, UnaryCall, CacheableUnaryCall,
  * StreamingInputCall, StreamingOutputCall, FullDuplexCall, HalfDuplexCall,
@@ -14,12 +16,15 @@
  * UNIMPLEMENTED. expect_compressed is not checked: a handler cannot see
  * whether its request arrived compressed.
  *
- * Handlers never block: delays are bt_call_after timers on the call's loop.
+ * Handlers never block: delays are bt_call_after timers on the call's loop,
+ * and streaming responses wait for bt_call_writable (a client that does not
+ * read makes the handler wait, not the queue grow).
  * Prints "listening on PORT" once serving; SIGTERM or SIGINT drains and
  * exits 0. */
 #include <baton/baton.h>
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +196,7 @@ typedef struct responder {
   pending *head, *tail;
   pending *spare; /* sent entries, reused */
   int waiting;    /* a bt_call_after is pending */
+  int blocked;    /* the client is not reading: wait for on_writable */
   int no_more;    /* half-closed, or Echo Status: nothing more is queued */
   int buffering;  /* HalfDuplexCall: hold responses until half-close */
   int finished;
@@ -272,8 +278,16 @@ static void responder_timer(bt_call *call, void *ud) {
   responder_pump(r);
 }
 
+static void responder_writable(bt_call *call, void *ud) {
+  responder *r = ud;
+  (void)call;
+  r->blocked = 0;
+  responder_pump(r);
+}
+
 static void responder_pump(responder *r) {
-  while (!r->finished && !r->waiting && !(r->buffering && !r->no_more)) {
+  while (!r->finished && !r->waiting && !r->blocked &&
+         !(r->buffering && !r->no_more)) {
     pending *p = r->head;
     if (!p) {
       if (r->no_more)
@@ -284,6 +298,14 @@ static void responder_pump(responder *r) {
       p->slept = 1;
       r->waiting = 1;
       bt_call_after(r->call, (uint64_t)p->interval_us, responder_timer, r);
+      return;
+    }
+    if (!bt_call_writable(r->call)) {
+      /* Back-pressure: produce the next response once the client has read
+       * enough of what is queued (bt_call_send would otherwise queue
+       * without end for a client that does not read). */
+      r->blocked = 1;
+      bt_call_on_writable(r->call, responder_writable, r);
       return;
     }
     r->head = p->next;
@@ -371,7 +393,36 @@ typedef struct server_flags {
   int use_tls;
   const char *cert, *key, *ca;
   int require_client_cert;
+  bt_server_opts opts; /* the limit flags below */
 } server_flags;
+
+/* Limit flags, each a field of bt_server_opts (see baton/server.h). */
+static const struct limit_flag {
+  const char *name;
+  size_t offset;
+  int is_size; /* size_t, else uint32_t */
+} limit_flags[] = {
+#define SIZE_FLAG(f)                                                           \
+  { #f, offsetof(bt_server_opts, f), 1 }
+#define U32_FLAG(f)                                                            \
+  { #f, offsetof(bt_server_opts, f), 0 }
+    SIZE_FLAG(connection_buffer),
+    SIZE_FLAG(process_buffer),
+    SIZE_FLAG(stream_buffer),
+    SIZE_FLAG(max_recv_message),
+    U32_FLAG(buffer_timeout_ms),
+    U32_FLAG(request_header_timeout_ms),
+    U32_FLAG(stream_idle_timeout_ms),
+    U32_FLAG(idle_timeout_ms),
+    U32_FLAG(handshake_timeout_ms),
+    U32_FLAG(max_connections),
+    U32_FLAG(max_concurrent_streams),
+    U32_FLAG(glitch_burst),
+    U32_FLAG(glitch_rate),
+    U32_FLAG(workers),
+#undef SIZE_FLAG
+#undef U32_FLAG
+};
 
 static bt_server *the_server; /* for the signal handler */
 
@@ -392,6 +443,10 @@ static int parse_bool(const char *v, int *out) {
   return -1;
 }
 
+/* A --LIMIT=N flag into f->opts: 1 when arg is one, -1 when its value is
+ * bad, 0 when arg is another flag. */
+static int limit_flag(const char *arg, server_flags *f);
+
 /* "--name=value" matching name: returns value, else NULL. */
 static const char *flag_value(const char *arg, const char *name) {
   size_t n = strlen(name);
@@ -406,12 +461,42 @@ static int usage(const char *bad) {
           "baton-interop-server: bad flag %s\n"
           "usage: baton-interop-server --port=N [--host=ADDR] "
           "[--use_tls=true [--cert=FILE] [--key=FILE]\n"
-          "       [--ca=FILE --require_client_cert=true]]\n",
+          "       [--ca=FILE --require_client_cert=true]] [--LIMIT=N ...]\n"
+          "limits (bt_server_opts fields): connection_buffer, "
+          "process_buffer,\n"
+          "       stream_buffer, max_recv_message (bytes); "
+          "buffer_timeout_ms,\n"
+          "       request_header_timeout_ms, stream_idle_timeout_ms, "
+          "idle_timeout_ms,\n"
+          "       handshake_timeout_ms (ms); max_connections, "
+          "max_concurrent_streams,\n"
+          "       glitch_burst, glitch_rate, workers\n",
           bad);
   return 2;
 }
 
+static int limit_flag(const char *arg, server_flags *f) {
+  for (size_t i = 0; i < sizeof(limit_flags) / sizeof(limit_flags[0]); i++) {
+    const char *v = flag_value(arg, limit_flags[i].name);
+    if (!v)
+      continue;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || *v == '-' ||
+        (!limit_flags[i].is_size && n > UINT32_MAX))
+      return -1;
+    char *field = (char *)&f->opts + limit_flags[i].offset;
+    if (limit_flags[i].is_size)
+      *(size_t *)field = (size_t)n;
+    else
+      *(uint32_t *)field = (uint32_t)n;
+    return 1;
+  }
+  return 0;
+}
+
 static int parse_flags(int argc, char **argv, server_flags *f) {
+  bt_server_opts_init(&f->opts);
   f->host = "0.0.0.0";
   f->port = -1;
   f->use_tls = 0;
@@ -441,7 +526,7 @@ static int parse_flags(int argc, char **argv, server_flags *f) {
     } else if ((v = flag_value(a, "require_client_cert"))) {
       if (parse_bool(v, &f->require_client_cert) < 0)
         return usage(a);
-    } else {
+    } else if (limit_flag(a, f) != 1) {
       return usage(a);
     }
   }
@@ -472,7 +557,7 @@ int main(int argc, char **argv) {
   if (rv != 0)
     return rv;
 
-  the_server = bt_server_new(NULL);
+  the_server = bt_server_new(&f.opts);
   if (grpc__testing__test_service__baton_register(the_server, &test_service,
                                                   NULL) < 0 ||
       grpc__testing__unimplemented_service__baton_register(

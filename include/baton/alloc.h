@@ -17,6 +17,11 @@ void *bt_malloc_at(size_t size, const char *file, int line);
 void *bt_calloc_at(size_t n, size_t size, const char *file, int line);
 void *bt_realloc_at(void *p, size_t size, const char *file, int line);
 char *bt_strndup_at(const char *s, size_t len, const char *file, int line);
+/* Like bt_malloc / bt_realloc but NULL on exhaustion (p is then left
+ * alone): for blocks whose size a peer chooses (a message, a queue), so that
+ * running out fails the one call that asked, not the process. */
+void *bt_try_malloc(size_t size);
+void *bt_try_realloc(void *p, size_t size);
 /* Frees memory from bt_malloc and friends; accepts NULL. */
 void bt_free(void *p);
 

@@ -25,7 +25,8 @@ extern "C" {
   X(EXISTS, -11, "already exists")                                             \
   X(UNSUPPORTED, -12, "not supported")                                         \
   X(AGAIN, -13, "more input needed")                                           \
-  X(STATE, -14, "operation not valid in this state")
+  X(STATE, -14, "operation not valid in this state")                           \
+  X(LIMIT, -15, "buffer budget exhausted")
 
 typedef enum bt_err {
 #define BT_ERR_ENUM_(name, value, text) BT_ERR_##name = value,

@@ -76,9 +76,36 @@ typedef struct bt_server_opts {
   uint32_t handshake_timeout_ms;   /* TLS handshake + client preface; 10 s */
   uint32_t idle_timeout_ms;        /* no open stream; default 5 min; 0 = off */
   uint32_t write_timeout_ms;       /* a write that makes no progress; 30 s */
-  uint32_t stream_reset_burst;     /* nghttp2 RST_STREAM rate limit; 1000 */
+  uint32_t stream_reset_burst;     /* client RST_STREAMs per connection; 1000 */
   uint32_t stream_reset_rate;      /* per second; 33 */
   uint32_t max_continuations;      /* CONTINUATION frames per header block; 8 */
+  /* Memory: bytes buffered for a connection (parts of messages received,
+   * requests held for handlers, responses queued) and for the whole
+   * process. Past either, the connection stops being read and sends on it
+   * fail; a connection still over its budget after buffer_timeout_ms has
+   * the call holding the most reset with RESOURCE_EXHAUSTED. */
+  size_t connection_buffer;   /* default 32 MiB */
+  size_t process_buffer;      /* default 1 GiB; 0 = no process limit */
+  uint32_t buffer_timeout_ms; /* default 5 s */
+  size_t stream_buffer;       /* a call's queued responses above this: not
+                                 writable (bt_call_writable); default 1 MiB */
+  /* Decoded request messages may take at most factor x their size + floor
+   * bytes of the call's memory; past it: RESOURCE_EXHAUSTED. */
+  uint32_t decoded_factor; /* default 16 */
+  size_t decoded_floor;    /* default 1 MiB */
+  /* Time: headers, and for unary and server-streaming methods the request
+   * message, must arrive within request_header_timeout_ms of the stream's
+   * first frame; a stream with no frame either way for
+   * stream_idle_timeout_ms is reset. 0 = off. */
+  uint32_t request_header_timeout_ms; /* default 10 s */
+  uint32_t stream_idle_timeout_ms;    /* default 5 min */
+  uint32_t max_connections; /* per listener, all workers; 10000; 0 = none */
+  /* Protocol glitches a client may cause per connection (invalid frames,
+   * empty DATA, PRIORITY, zero WINDOW_UPDATE, streams the server had to
+   * reset for the client's fault): a token bucket; past it GOAWAY
+   * ENHANCE_YOUR_CALM. nghttp2 1.67's defaults. */
+  uint32_t glitch_burst; /* default 1000 */
+  uint32_t glitch_rate;  /* per second; default 33 */
 } bt_server_opts;
 
 /* Fills opts with the defaults documented above. */
@@ -116,6 +143,13 @@ void bt_server_on_worker_stop(bt_server *server,
 void bt_server_on_worker_start(bt_server *server,
                                void (*fn)(bt_loop *loop, int worker, void *ud),
                                void *ud);
+
+/* Where the runtime reports what an operator should know (a listener at
+ * its connection limit, ...): level 0 error, 1 warning, 2 info. Default:
+ * stderr. Before start; fn is called from worker threads. */
+void bt_server_set_logger(bt_server *server,
+                          void (*fn)(int level, const char *msg, void *ud),
+                          void *ud);
 
 /* Starts the workers and returns. */
 int bt_server_start(bt_server *server);
@@ -179,9 +213,26 @@ int bt_call_send_headers(bt_call *call);
 void bt_call_set_compression(bt_call *call, int gzip);
 
 /* Sends a response message (packed now; the call keeps the bytes until
- * written). Returns BT_ERR_STATE after finish or cancel. */
+ * written). Returns BT_ERR_STATE after finish or cancel (stop producing),
+ * BT_ERR_LIMIT when the connection or the process is over its buffer
+ * budget (the call is then ended with RESOURCE_EXHAUSTED), BT_ERR_NOMEM
+ * when the message cannot be allocated (the call is ended likewise). */
 int bt_call_send(bt_call *call, const ProtobufCMessage *msg);
 int bt_call_send_bytes(bt_call *call, const uint8_t *bytes, size_t len);
+/* Back-pressure: 1 while the client reads fast enough to send more, 0 when
+ * the call's queue is over its high-water mark (bt_server_opts.
+ * stream_buffer) or its connection is over budget. A producer that gets 0
+ * waits for on_writable, which fires once the queue is below half the mark
+ * again (from the loop, never inside a send). */
+int bt_call_writable(const bt_call *call);
+/* Bytes queued for the client, not yet handed to the connection. */
+size_t bt_call_send_queued(const bt_call *call);
+void bt_call_on_writable(bt_call *call, bt_call_event_fn fn, void *ud);
+/* Stops granting the client flow-control window for this call (messages
+ * already allowed still arrive) until bt_call_read_resume: a proxy pauses
+ * the side whose output it cannot pass on. */
+void bt_call_read_pause(bt_call *call);
+void bt_call_read_resume(bt_call *call);
 /* Ends the call with a status; message may be NULL. The call must not be
  * used afterwards. */
 void bt_call_finish(bt_call *call, int code, const char *message);

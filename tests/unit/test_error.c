@@ -26,17 +26,17 @@ static void test_error_every_code_has_distinct_name(void **state) {
   (void)state;
   /* Every code in the range the X-macro covers has its own name and a
    * message other than the fallback. */
-  for (int a = 0; a >= BT_ERR_STATE; a--) {
+  for (int a = 0; a >= BT_ERR_LIMIT; a--) {
     assert_string_not_equal(bt_err_name(a), "UNKNOWN");
     assert_string_not_equal(bt_strerror(a), "unknown error");
-    for (int b = a - 1; b >= BT_ERR_STATE; b--)
+    for (int b = a - 1; b >= BT_ERR_LIMIT; b--)
       assert_string_not_equal(bt_err_name(a), bt_err_name(b));
   }
 }
 
 static void test_error_unknown_codes(void **state) {
   (void)state;
-  int unknown[] = {1, 42, BT_ERR_STATE - 1, -1000, INT32_MIN};
+  int unknown[] = {1, 42, BT_ERR_LIMIT - 1, -1000, INT32_MIN};
   for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
     assert_string_equal(bt_strerror(unknown[i]), "unknown error");
     assert_string_equal(bt_err_name(unknown[i]), "UNKNOWN");

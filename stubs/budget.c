@@ -1,0 +1,77 @@
+/* budget.c: per-connection and process-wide buffer budgets (budget.h). */
+#include "budget.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+static atomic_size_t process_used;
+static atomic_size_t process_limit;
+/* This thread's charges not yet added to process_used (may be negative). */
+static _Thread_local long long thread_pending;
+
+static void publish(void) {
+  if (thread_pending >= 0)
+    atomic_fetch_add_explicit(&process_used, (size_t)thread_pending,
+                              memory_order_relaxed);
+  else
+    atomic_fetch_sub_explicit(&process_used, (size_t)-thread_pending,
+                              memory_order_relaxed);
+  thread_pending = 0;
+}
+
+static void note(long long delta) {
+  thread_pending += delta;
+  if (thread_pending >= (long long)BT_BUDGET_BATCH ||
+      thread_pending <= -(long long)BT_BUDGET_BATCH)
+    publish();
+}
+
+void bt_budget_flush_thread(void) {
+  publish();
+}
+
+void bt_budget_init(bt_budget *b, size_t limit) {
+  b->used = 0;
+  b->limit = limit;
+}
+
+void bt_budget_charge(bt_budget *b, size_t n) {
+  b->used += n;
+  note((long long)n);
+}
+
+void bt_budget_release(bt_budget *b, size_t n) {
+  /* Releasing more than was charged is a bug of the holder; clamp rather
+   * than wrap so the limit keeps working. */
+  if (n > b->used)
+    n = b->used;
+  b->used -= n;
+  note(-(long long)n);
+}
+
+void bt_budget_set_process_limit(size_t limit) {
+  atomic_store_explicit(&process_limit, limit, memory_order_relaxed);
+}
+
+size_t bt_budget_process_limit(void) {
+  return atomic_load_explicit(&process_limit, memory_order_relaxed);
+}
+
+size_t bt_budget_process_used(void) {
+  size_t used = atomic_load_explicit(&process_used, memory_order_relaxed);
+  /* A thread's releases may be published before another's charges. */
+  return used > SIZE_MAX / 2 ? 0 : used;
+}
+
+static int process_over(size_t limit_num, size_t limit_den) {
+  size_t limit = bt_budget_process_limit();
+  return limit && bt_budget_process_used() > limit / limit_den * limit_num;
+}
+
+int bt_budget_exceeded(const bt_budget *b) {
+  return (b->limit && b->used > b->limit) || process_over(1, 1);
+}
+
+int bt_budget_relieved(const bt_budget *b) {
+  return (!b->limit || b->used <= b->limit / 2) && !process_over(1, 2);
+}
