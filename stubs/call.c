@@ -784,6 +784,9 @@ size_t bt_call_send_queued(const bt_call *call) {
 void bt_call_on_writable(bt_call *call, bt_call_event_fn fn, void *ud) {
   call->on_writable = fn;
   call->on_writable_ud = ud;
+  /* Set after a send left the call unwritable: wait from now. */
+  if (fn && call->sess && !bt_call_writable(call))
+    srv_session_block(call->sess, call);
 }
 
 int srv_call_check_writable(bt_call *call) {

@@ -18,6 +18,7 @@
 #include <baton/status.h>
 
 #include "cli.h"
+#include "loop.h"
 #include "pool.h"
 #include "tls.h"
 
@@ -29,6 +30,11 @@ void bt_channel_opts_init(bt_channel_opts *o) {
   o->max_recv_message = 4u << 20;
   o->backoff_initial_ms = 100;
   o->backoff_max_ms = 10000;
+  o->max_pending = 1024;
+  o->pending_timeout_ms = 5000;
+  o->max_header_list = 64u << 10;
+  o->channel_buffer = 64u << 20;
+  o->stream_buffer = 1u << 20;
 }
 
 static char *dup_or_null(const char *s) {
@@ -75,6 +81,17 @@ bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts) {
   ch->opts.key_file = ch->key_file;
   ch->opts.server_name = ch->server_name;
   ch->opts.authority = ch->authority;
+  if (opts->name) {
+    ch->name = bt_strdup(opts->name);
+  } else {
+    char buf[300];
+    snprintf(buf, sizeof(buf), "%s:%d", opts->host, opts->port);
+    ch->name = bt_strdup(buf);
+  }
+  ch->opts.name = ch->name;
+  if (ch->opts.max_header_list == 0)
+    ch->opts.max_header_list = 64u << 10;
+  bt_budget_init(&ch->budget, ch->opts.channel_buffer);
   if (ch->opts.connections <= 0)
     ch->opts.connections = 1;
   if (ch->opts.max_recv_message == 0)
@@ -101,6 +118,7 @@ bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts) {
   return ch;
 fail:
   SSL_CTX_free(ch->ssl_ctx);
+  bt_free(ch->name);
   bt_free(ch->host);
   bt_free(ch->ca_file);
   bt_free(ch->cert_file);
@@ -168,10 +186,61 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
   (void)flags;
   (void)user_data;
+  /* The connection window is granted as bytes arrive; each stream's as its
+   * call hands them on (cli_conn_consume). */
+  nghttp2_session_consume_connection(h2, len);
   bt_client_call *call = stream_call(h2, stream_id);
   if (call)
     cli_call_data(call, data, len);
+  else
+    nghttp2_session_consume_stream(h2, stream_id, len);
   return 0;
+}
+
+void cli_conn_consume(bt_client_call *call, size_t len) {
+  if (call->read_paused) {
+    call->unconsumed += len;
+    return;
+  }
+  cli_conn *cc = call->cc;
+  if (!cc || call->stream_id <= 0)
+    return;
+  nghttp2_session_consume_stream(cc->h2, call->stream_id, len);
+  bt_conn_mark_dirty(cc->conn);
+}
+
+/* ---- writable notifications ------------------------------------------ */
+
+void cli_channel_block(bt_channel *ch, bt_client_call *call) {
+  if (call->blocked)
+    return;
+  call->blocked = 1;
+  call->blocked_next = ch->blocked;
+  ch->blocked = call;
+}
+
+void cli_channel_unblock(bt_channel *ch, bt_client_call *call) {
+  for (bt_client_call **p = &ch->blocked; *p; p = &(*p)->blocked_next) {
+    if (*p == call) {
+      *p = call->blocked_next;
+      break;
+    }
+  }
+  call->blocked = 0;
+  call->blocked_next = NULL;
+}
+
+static void notify_writable(bt_channel *ch) {
+  bt_client_call *list = ch->blocked;
+  ch->blocked = NULL;
+  while (list) {
+    bt_client_call *c = list;
+    list = c->blocked_next;
+    c->blocked = 0;
+    c->blocked_next = NULL;
+    if (cli_call_check_writable(c))
+      cli_channel_block(ch, c);
+  }
 }
 
 static int on_stream_close(nghttp2_session *h2, int32_t stream_id,
@@ -202,6 +271,8 @@ static void make_callbacks(void) {
   /* Closed streams are kept only for RFC 7540's priority tree, which gRPC
    * does not use: drop them at once. */
   nghttp2_option_set_no_closed_streams(client_opts, 1);
+  /* Window is granted as calls hand responses on (cli_conn_consume). */
+  nghttp2_option_set_no_auto_window_update(client_opts, 1);
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -233,6 +304,8 @@ static void conn_flush(bt_conn *c, void *ud) {
   cli_conn *cc = ud;
   (void)c;
   produce(cc);
+  if (cc->ch && cc->ch->blocked)
+    notify_writable(cc->ch);
   if (!nghttp2_session_want_read(cc->h2) && !nghttp2_session_want_write(cc->h2))
     bt_conn_close(cc->conn, 0);
   else if (cc->goaway && cc->active == 0)
@@ -306,7 +379,7 @@ static void conn_ready(bt_conn *c, void *ud) {
   nghttp2_settings_entry iv[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20},
-      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 65536},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, cc->ch->opts.max_header_list},
       /* No RFC 7540 priority tree (see srv_session.c). */
       {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
@@ -402,7 +475,54 @@ static int has_capacity(cli_conn *cc) {
   return !cc->goaway && cc->active < max;
 }
 
+static void pending_expired(void *ud);
+
+/* One timer for the earliest deadline of the waiting calls (a call put
+ * back at the tail keeps its first wait time, so the list is not sorted;
+ * it holds at most max_pending calls). */
+static void arm_pending_timer(bt_channel *ch) {
+  if (!ch->opts.pending_timeout_ms || !ch->pending)
+    return;
+  if (!ch->pending_timer)
+    ch->pending_timer = bt_timer_new(ch->loop, pending_expired, ch);
+  uint64_t oldest = UINT64_MAX;
+  for (bt_client_call *c = ch->pending; c; c = c->next)
+    if (c->pending_since_ms < oldest)
+      oldest = c->pending_since_ms;
+  uint64_t now = uv_now(bt_loop_uv(ch->loop));
+  uint64_t due = oldest + ch->opts.pending_timeout_ms;
+  bt_timer_start(ch->pending_timer, due > now ? due - now : 0);
+  ch->pending_timer_armed = 1;
+}
+
+static void pending_expired(void *ud) {
+  bt_channel *ch = ud;
+  ch->pending_timer_armed = 0;
+  uint64_t now = uv_now(bt_loop_uv(ch->loop));
+  char why[300];
+  snprintf(why, sizeof(why), "no stream to %s within %u ms (pending_timeout)",
+           ch->name, ch->opts.pending_timeout_ms);
+  for (bt_client_call *c = ch->pending, *next; c; c = next) {
+    next = c->next;
+    if (now - c->pending_since_ms >= ch->opts.pending_timeout_ms) {
+      cli_channel_unqueue(ch, c);
+      cli_call_fail(c, BT_GRPC_UNAVAILABLE, why);
+    }
+  }
+  arm_pending_timer(ch);
+}
+
 static void enqueue(bt_channel *ch, bt_client_call *call) {
+  if (call->pending_since_ms == 0)
+    call->pending_since_ms = uv_now(bt_loop_uv(ch->loop)) | 1;
+  if (ch->opts.max_pending && ch->n_pending >= ch->opts.max_pending) {
+    char why[300];
+    snprintf(why, sizeof(why),
+             "%zu calls already waiting for a stream to %s (max_pending)",
+             ch->n_pending, ch->name);
+    cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
+    return;
+  }
   call->state = CC_PENDING;
   /* FIFO: append at the tail (thousands may wait when the backend's
    * streams are all taken, so no walk). */
@@ -414,6 +534,8 @@ static void enqueue(bt_channel *ch, bt_client_call *call) {
     ch->pending = call;
   ch->pending_tail = call;
   ch->n_pending++;
+  if (!ch->pending_timer_armed)
+    arm_pending_timer(ch);
 }
 
 void cli_channel_unqueue(bt_channel *ch, bt_client_call *call) {
@@ -508,8 +630,10 @@ void bt_channel_free(bt_channel *ch) {
   }
   for (int i = 0; i < ch->n_slots; i++)
     bt_timer_free(ch->slots[i].backoff_timer);
+  bt_timer_free(ch->pending_timer);
   SSL_CTX_free(ch->ssl_ctx);
   bt_free(ch->slots);
+  bt_free(ch->name);
   bt_free(ch->host);
   bt_free(ch->ca_file);
   bt_free(ch->cert_file);

@@ -9,6 +9,7 @@
 
 #include <baton/client.h>
 
+#include "budget.h"
 #include "conn.h"
 #include "msgin.h"
 #include "sendq.h"
@@ -35,6 +36,11 @@ struct bt_channel {
   bt_loop *loop;
   bt_channel_opts opts; /* strings point into the copies below */
   char *host, *ca_file, *cert_file, *key_file, *server_name, *authority;
+  char *name;              /* for status messages: opts.name or host:port */
+  bt_budget budget;        /* bytes buffered for the channel's calls */
+  bt_client_call *blocked; /* calls waiting for on_writable */
+  bt_timer *pending_timer; /* the oldest waiting call's pending_timeout */
+  int pending_timer_armed;
   SSL_CTX *ssl_ctx;
   struct sockaddr_storage addr;
   int addr_ok;
@@ -83,11 +89,20 @@ struct bt_client_call {
   const char *user_agent; /* the caller's "user-agent" folded into ours */
   size_t user_agent_len;
   int gzip;
+  int single_response;
   bt_sendq out;
+  size_t out_charged; /* out.bytes charged to the channel's budget */
   int send_closed;
-  bt_timer *timer; /* deadline, or the deferred on_done */
+  int blocked; /* on the channel's blocked list */
+  bt_client_call *blocked_next;
+  uint64_t pending_since_ms; /* loop time it started waiting for a stream */
+  bt_timer *timer;           /* deadline, or the deferred on_done */
   /* response */
   bt_msgin in;
+  size_t in_charged;   /* the decoder's buffer, charged to the budget */
+  int read_paused;     /* bt_client_call_read_pause: window not granted */
+  size_t unconsumed;   /* bytes received while paused */
+  size_t header_bytes; /* response headers + trailers, as RFC 9113 counts */
   int http_status;
   int got_headers;
   int content_type_ok;
@@ -111,8 +126,16 @@ void cli_channel_unqueue(bt_channel *ch, bt_client_call *call);
 void cli_conn_reset_stream(bt_client_call *call);
 /* Wakes the connection up after new output for the call. */
 void cli_conn_kick(bt_client_call *call);
+/* Grants the server window for len bytes of the call's stream. */
+void cli_conn_consume(bt_client_call *call, size_t len);
+/* Puts the call on (takes it off) the channel's list of calls to tell when
+ * they may send again. */
+void cli_channel_block(bt_channel *ch, bt_client_call *call);
+void cli_channel_unblock(bt_channel *ch, bt_client_call *call);
 
 /* client_call.c */
+/* Fires on_writable when the call may send again; 1 when still blocked. */
+int cli_call_check_writable(bt_client_call *call);
 /* Submits the call's request on cc (the connection is ready). */
 int cli_call_attach(bt_client_call *call, cli_conn *cc);
 /* Ends the call with a locally decided status (failure before or during

@@ -26,6 +26,37 @@
 
 static int deliver_message(void *ud, const uint8_t *msg, size_t len);
 
+/* ---- what the call holds against the channel's budget --------------- */
+
+static void charge(bt_client_call *call, size_t *slot, size_t now_held) {
+  long long delta = (long long)now_held - (long long)*slot;
+  *slot = now_held;
+  if (delta > 0)
+    bt_budget_charge(&call->ch->budget, (size_t)delta);
+  else if (delta < 0)
+    bt_budget_release(&call->ch->budget, (size_t)-delta);
+}
+
+static void charge_decoder(bt_client_call *call) {
+  charge(call, &call->in_charged, call->in.dec.buf_cap);
+}
+
+static void charge_queue(bt_client_call *call) {
+  charge(call, &call->out_charged, call->out.bytes);
+}
+
+/* The call is leaving its channel (it ended): nothing more is sent or
+ * decoded, and its bytes go back to the budget while the channel, which may
+ * be freed before on_done runs, is still there. */
+static void release_buffers(bt_client_call *call) {
+  bt_sendq_clear(&call->out);
+  bt_msgin_clear(&call->in);
+  charge_queue(call);
+  charge_decoder(call);
+  if (call->blocked)
+    cli_channel_unblock(call->ch, call);
+}
+
 static void call_free(bt_client_call *call) {
   bt_timer_free(call->timer);
   bt_sendq_clear(&call->out);
@@ -61,6 +92,7 @@ static void detach(bt_client_call *call) {
   }
   call->prev = call->next = NULL;
   call->state = CC_DONE;
+  release_buffers(call);
 }
 
 static void timer_fired(void *ud) {
@@ -152,6 +184,8 @@ ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
   (void)user_data;
   bt_client_call *call = source->ptr;
   size_t n = bt_sendq_read(&call->out, buf, length);
+  if (n)
+    charge_queue(call);
   if (call->out.bytes > 0 || !call->send_closed)
     return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
   /* The last message ends the stream in its own frame: no empty DATA
@@ -172,6 +206,18 @@ int cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
                     size_t valuelen) {
   int is_trailers = frame->headers.cat != NGHTTP2_HCAT_RESPONSE ||
                     (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+  /* What we advertised as SETTINGS_MAX_HEADER_LIST_SIZE, enforced (nghttp2
+   * does not): counted before anything is stored, so a header block that
+   * inflates without end (an HPACK bomb) costs its decoding, not memory. */
+  call->header_bytes += namelen + valuelen + 32;
+  if (call->header_bytes > call->ch->opts.max_header_list) {
+    char why[200];
+    snprintf(why, sizeof(why),
+             "%s sent response headers and trailers larger than %u bytes",
+             call->ch->name, call->ch->opts.max_header_list);
+    cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED, why);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   if (name_is(name, namelen, ":status")) {
     call->http_status = 0;
     for (size_t i = 0; i < valuelen && i < 3; i++)
@@ -225,6 +271,15 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
   bt_client_call *call = ud;
   if (call->state != CC_ACTIVE)
     return -1;
+  if (call->single_response && call->in.count > 1) {
+    char why[200];
+    snprintf(why, sizeof(why),
+             "%s sent more than one response message for a call that takes "
+             "one",
+             call->ch->name);
+    cli_call_fail(call, BT_GRPC_INTERNAL, why);
+    return -1;
+  }
   ProtobufCMessage *decoded = NULL;
   if (call->output) {
     decoded = protobuf_c_message_unpack(call->output, NULL, len, msg);
@@ -245,6 +300,9 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
 void cli_call_data(bt_client_call *call, const uint8_t *data, size_t len) {
   if (call->state != CC_ACTIVE)
     return;
+  /* Consumed once handed on (a message to on_message, a part into the
+   * decoder), unless the caller paused the call. */
+  cli_conn_consume(call, len);
   /* Not a gRPC response (an HTTP error page, a proxy's answer): its body
    * means nothing; the status is decided from the HTTP status at the end. */
   if (call->http_status != 200 || !call->content_type_ok)
@@ -255,6 +313,7 @@ void cli_call_data(bt_client_call *call, const uint8_t *data, size_t len) {
     return;
   }
   int code = bt_msgin_feed(&call->in, data, len);
+  charge_decoder(call); /* also after a release deferred during the feed */
   if (code > 0)
     cli_call_fail(call, code, call->in.error);
 }
@@ -374,6 +433,7 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
   call->deadline = INT64_MAX;
   prepare_metadata(call, opts ? opts->metadata : NULL);
   call->gzip = opts ? opts->gzip : 0;
+  call->single_response = opts ? opts->single_response : 0;
   call->init_md = bt_metadata_new(arena);
   call->trailers = bt_metadata_new(arena);
   bt_sendq_init(&call->out);
@@ -396,23 +456,87 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
   return call;
 }
 
+/* Before queueing: a channel (or process) over its budget takes no more,
+ * and the call that tried ends, so a producer that ignores writability
+ * cannot grow memory without bound. */
+static int check_budget(bt_client_call *call) {
+  if (!bt_budget_exceeded(&call->ch->budget))
+    return 0;
+  char why[200];
+  snprintf(why, sizeof(why),
+           "request not sent: the channel to %s is over its buffer budget "
+           "(%zu bytes)",
+           call->ch->name, call->ch->budget.limit);
+  cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED, why);
+  return BT_ERR_LIMIT;
+}
+
+static int queued(bt_client_call *call, int rv) {
+  if (rv != 0) {
+    cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED,
+                  rv == BT_ERR_NOMEM ? "out of memory for a request"
+                                     : "request too large");
+    return rv;
+  }
+  charge_queue(call);
+  cli_conn_kick(call);
+  if (call->cbs.on_writable && !bt_client_call_writable(call))
+    cli_channel_block(call->ch, call);
+  return 0;
+}
+
 int bt_client_call_send(bt_client_call *call, const ProtobufCMessage *msg) {
   if (call->send_closed || call->state == CC_DONE)
     return BT_ERR_STATE;
-  int rv = bt_sendq_push_message(&call->out, msg, call->gzip);
-  if (rv == 0)
-    cli_conn_kick(call);
-  return rv;
+  if (check_budget(call) != 0)
+    return BT_ERR_LIMIT;
+  return queued(call, bt_sendq_push_message(&call->out, msg, call->gzip));
 }
 
 int bt_client_call_send_bytes(bt_client_call *call, const uint8_t *bytes,
                               size_t len) {
   if (call->send_closed || call->state == CC_DONE)
     return BT_ERR_STATE;
-  int rv = bt_sendq_push_bytes(&call->out, bytes, len, call->gzip);
-  if (rv == 0)
-    cli_conn_kick(call);
-  return rv;
+  if (check_budget(call) != 0)
+    return BT_ERR_LIMIT;
+  return queued(call, bt_sendq_push_bytes(&call->out, bytes, len, call->gzip));
+}
+
+int bt_client_call_writable(const bt_client_call *call) {
+  if (call->send_closed || call->state == CC_DONE)
+    return 0;
+  size_t high = call->ch->opts.stream_buffer;
+  return (!high || call->out.bytes < high) &&
+         !bt_budget_exceeded(&call->ch->budget);
+}
+
+size_t bt_client_call_send_queued(const bt_client_call *call) {
+  return call->out.bytes;
+}
+
+int cli_call_check_writable(bt_client_call *call) {
+  if (!call->cbs.on_writable || call->send_closed || call->state == CC_DONE)
+    return 0;
+  size_t high = call->ch->opts.stream_buffer;
+  if ((high && call->out.bytes > high / 2) ||
+      !bt_budget_relieved(&call->ch->budget))
+    return 1;
+  call->cbs.on_writable(call, call->ud);
+  return 0;
+}
+
+void bt_client_call_read_pause(bt_client_call *call) {
+  call->read_paused = 1;
+}
+
+void bt_client_call_read_resume(bt_client_call *call) {
+  if (!call->read_paused)
+    return;
+  call->read_paused = 0;
+  size_t owed = call->unconsumed;
+  call->unconsumed = 0;
+  if (owed && call->state == CC_ACTIVE)
+    cli_conn_consume(call, owed);
 }
 
 int bt_client_call_close_send(bt_client_call *call) {

@@ -21,6 +21,10 @@ void bt_msgin_init(bt_msgin *in, size_t max_len,
 }
 
 void bt_msgin_clear(bt_msgin *in) {
+  if (in->feeding) {
+    in->cleared = 1;
+    return;
+  }
   bt_frame_decoder_clear(&in->dec);
 }
 
@@ -35,7 +39,7 @@ static int on_frame(void *ud, int compressed, const uint8_t *msg, size_t len) {
   bt_msgin *in = ud;
   if (!compressed) {
     in->count++;
-    return in->deliver(in->ud, msg, len) ? -1 : 0;
+    return in->deliver(in->ud, msg, len) || in->cleared ? -1 : 0;
   }
   if (in->encoding == BT_ENCODING_IDENTITY)
     return fail(in, BT_GRPC_INTERNAL,
@@ -54,11 +58,19 @@ static int on_frame(void *ud, int compressed, const uint8_t *msg, size_t len) {
   in->count++;
   rv = in->deliver(in->ud, plain, plain_len);
   bt_free(plain);
-  return rv ? -1 : 0;
+  return rv || in->cleared ? -1 : 0;
 }
 
 int bt_msgin_feed(bt_msgin *in, const uint8_t *data, size_t len) {
+  if (in->cleared)
+    return -1;
+  in->feeding = 1;
   int rv = bt_frame_decoder_feed(&in->dec, data, len, on_frame, in);
+  in->feeding = 0;
+  if (in->cleared) {
+    bt_frame_decoder_clear(&in->dec);
+    return -1;
+  }
   if (rv == 0)
     return 0;
   if (rv == 1)

@@ -21,6 +21,8 @@ typedef struct bt_msgin {
   int (*deliver)(void *ud, const uint8_t *msg, size_t len);
   void *ud;
   unsigned long count; /* messages delivered */
+  int feeding;         /* inside bt_msgin_feed */
+  int cleared;         /* bt_msgin_clear came during a feed: stop it */
 } bt_msgin;
 
 /* deliver gets each decoded message (valid only during the call); a
@@ -28,6 +30,9 @@ typedef struct bt_msgin {
 void bt_msgin_init(bt_msgin *in, size_t max_len,
                    int (*deliver)(void *ud, const uint8_t *msg, size_t len),
                    void *ud);
+/* Releases the decoder's buffer. Called from inside deliver (a message's
+ * handler ended the call), it stops the feed and releases once the decoder
+ * has returned. */
 void bt_msgin_clear(bt_msgin *in);
 /* Feeds DATA payload. Returns 0, or a gRPC status code with in->error set
  * (RESOURCE_EXHAUSTED over the limit, INTERNAL for bad framing, a

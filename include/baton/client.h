@@ -39,6 +39,20 @@ typedef struct bt_channel_opts {
   const char *authority;       /* :authority; default host:port */
   uint32_t max_streams;        /* calls in flight per connection, at most
                                   the server's limit; 0 = the server's */
+  /* Calls waiting for a stream (every connection full or connecting): at
+   * most max_pending (more fail at once with UNAVAILABLE), each for at most
+   * pending_timeout_ms (then UNAVAILABLE), as Envoy's circuit breaker. */
+  uint32_t max_pending;        /* default 1024; 0 = no limit */
+  uint32_t pending_timeout_ms; /* default 5 s; 0 = none */
+  uint32_t max_header_list;    /* response header and trailer list, bytes,
+                                  advertised and enforced; 64 KiB */
+  size_t channel_buffer;       /* bytes buffered for the channel's calls
+                                  (queued requests, parts of responses);
+                                  past it sends fail; default 64 MiB */
+  size_t stream_buffer;        /* a call's queued requests above this: not
+                                  writable; default 1 MiB */
+  const char *name;            /* names the backend in status messages;
+                                  default host:port */
 } bt_channel_opts;
 
 void bt_channel_opts_init(bt_channel_opts *opts);
@@ -55,6 +69,8 @@ typedef struct bt_call_opts {
   int64_t timeout_ns;          /* sent as grpc-timeout; 0 = none */
   const bt_metadata *metadata; /* request metadata, copied; may be NULL */
   int gzip;                    /* compress request messages */
+  int single_response;         /* unary or client-streaming: a second
+                                  response message ends the call INTERNAL */
 } bt_call_opts;
 
 /* The final status of a call; valid during on_done (sync: until free). */
@@ -74,6 +90,9 @@ typedef struct bt_client_callbacks {
                      const uint8_t *bytes, size_t len, void *ud);
   /* Always fires exactly once, from the loop; the call is freed after. */
   void (*on_done)(bt_client_call *call, const bt_status *status, void *ud);
+  /* The call's queue fell below half its high-water mark after a send left
+   * it above (bt_client_call_writable); may be NULL. */
+  void (*on_writable)(bt_client_call *call, void *ud);
 } bt_client_callbacks;
 
 /* Starts a call to path ("/pkg.Service/Method"). opts may be NULL. The call
@@ -83,10 +102,23 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
                                       const ProtobufCMessageDescriptor *output,
                                       const bt_call_opts *opts,
                                       const bt_client_callbacks *cbs, void *ud);
-/* Queues a request message. BT_ERR_STATE after close_send or the end. */
+/* Queues a request message. BT_ERR_STATE after close_send or the end;
+ * BT_ERR_LIMIT when the channel or the process is over its buffer budget
+ * and BT_ERR_NOMEM when the message cannot be allocated (both end the call
+ * with RESOURCE_EXHAUSTED). */
 int bt_client_call_send(bt_client_call *call, const ProtobufCMessage *msg);
 int bt_client_call_send_bytes(bt_client_call *call, const uint8_t *bytes,
                               size_t len);
+/* Back-pressure: 1 while the server takes what is sent, 0 when the call's
+ * queue is over its high-water mark (bt_channel_opts.stream_buffer) or the
+ * channel is over its buffer budget; on_writable tells when to go on. */
+int bt_client_call_writable(const bt_client_call *call);
+/* Bytes queued for the server, not yet handed to the connection. */
+size_t bt_client_call_send_queued(const bt_client_call *call);
+/* Stops granting the server flow-control window for this call's responses
+ * until bt_client_call_read_resume (a proxy whose client is not reading). */
+void bt_client_call_read_pause(bt_client_call *call);
+void bt_client_call_read_resume(bt_client_call *call);
 /* Half-closes: no more request messages. */
 int bt_client_call_close_send(bt_client_call *call);
 /* Resets the stream (RST_STREAM CANCEL); on_done follows with CANCELLED
