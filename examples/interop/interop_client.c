@@ -6,10 +6,16 @@
  *   baton-interop-client --server_host=H --server_port=N
  *       --test_case=NAME[,NAME...]|all [--use_tls=true [--ca=FILE]
  *       [--server_host_override=NAME] [--cert=FILE --key=FILE]]
+ *       [--rpc_timeout=SECONDS] [--sizes=N[,N...]]
  *
  * Prints "PASS name" or "FAIL name: reason" per case and exits 0 only when
  * every requested case passed (2 for bad flags). Each case checks every
- * assertion the descriptions list, payload contents included. */
+ * assertion the descriptions list, payload contents included.
+ *
+ * message_sizes is Baton's own case, not one of gRPC's, and is left out of
+ * "all": the four call kinds at every size of --sizes (tests/e2e/
+ * message_sizes.py runs it against stock servers). --rpc_timeout is the
+ * deadline of every call but timeout_on_sleeping_server's (default 20 s). */
 #include <baton/baton.h>
 
 #include <stdio.h>
@@ -26,6 +32,7 @@ static const uint8_t echo_trailing_value[] = {0xab, 0xab, 0xab};
 /* Every call but timeout_on_sleeping_server's gets this deadline, so a
  * misbehaving server fails a case instead of hanging the run. */
 #define CALL_DEADLINE_NS (20 * 1000000000LL)
+static int64_t call_deadline_ns = CALL_DEADLINE_NS; /* --rpc_timeout */
 
 #define WHY_LEN 512
 /* In a case: unless cond, record the reason and go to the case's cleanup. */
@@ -45,7 +52,7 @@ typedef Grpc__Testing__StreamingOutputCallResponse output_resp;
 
 static bt_call_opts default_opts(void) {
   bt_call_opts o = {0};
-  o.timeout_ns = CALL_DEADLINE_NS;
+  o.timeout_ns = call_deadline_ns;
   return o;
 }
 
@@ -545,11 +552,330 @@ out:
   return rv;
 }
 
+/* ---- message_sizes --------------------------------------------------------
+ *
+ * For every size S of --sizes, the four call kinds with messages of S bytes
+ * both ways, one cell each:
+ *   UnaryCall/S            a request and a response of S bytes
+ *   StreamingOutputCall/S  three responses of S bytes
+ *   StreamingInputCall/S   three requests of S bytes
+ *   FullDuplexCall/S       two ping-pong exchanges of S bytes each way
+ * S is the serialized message, which is what gRPC's default 4 MiB receive
+ * limit counts (not the 5-byte length prefix), so 4 MiB - 64 fits every
+ * stock peer. Requests carry the payload pattern (PATTERN_KEY; the e2e stock
+ * servers check it byte for byte), responses must be S-sized and all zeros.
+ * Prints "PASS Kind/S (ms)" or "FAIL Kind/S: why" per cell; after a failed
+ * cell the next starts on a fresh channel, so a stalled connection fails
+ * only the cell it stalled in. */
+
+/* 1 KiB, 16 KiB, 64 KiB - 1, 64 KiB + 1, 1 MiB, 3 MiB and 4 MiB - 64. */
+static const size_t default_sizes[] = {1024,    16384,   65535,  65537,
+                                       1048576, 3145728, 4194240};
+#define MAX_SIZES 32
+static size_t sizes[MAX_SIZES];      /* --sizes */
+static size_t n_sizes;               /* 0: default_sizes */
+static bt_channel_opts sizes_chopts; /* for the fresh channels */
+
+/* The client promises that byte i of the payload of its k-th request in a
+ * call (k from 0) is (i + k) % 251 (tests/e2e/harness.py PATTERN_KEY): 251
+ * is prime, so no frame or buffer size is a multiple of it, and a lost,
+ * repeated or reordered chunk breaks the pattern. */
+#define PATTERN_KEY "x-baton-payload-pattern"
+#define PATTERN_VALUE "mod251"
+
+static void pattern_payload_init(Grpc__Testing__Payload *p, size_t n,
+                                 size_t k) {
+  grpc__testing__payload__init(p);
+  p->body.len = n;
+  p->body.data = n ? bt_malloc(n) : NULL;
+  for (size_t i = 0; i < n; i++)
+    p->body.data[i] = (uint8_t)((i + k) % 251);
+}
+
+/* Serialized lengths from the proto3 wire format: every field number here
+ * is below 16, so each tag is one byte; a length-delimited field is tag +
+ * varint(length) + content; an int32 is tag + varint(value), absent when 0
+ * (response_type and Payload.type are COMPRESSABLE = 0: never sent). */
+static size_t varint_len(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+static size_t field_len(size_t n) {
+  return 1 + varint_len(n) + n;
+}
+
+static size_t int_field_len(uint64_t v) {
+  return v ? 1 + varint_len(v) : 0;
+}
+
+/* Payload { body = n bytes } as a field of its parent. */
+static size_t payload_field_len(size_t n) {
+  return field_len(n ? field_len(n) : 0);
+}
+
+/* A message with a payload body of n bytes and response size r. */
+typedef size_t (*msg_len_fn)(size_t n, size_t r);
+
+/* SimpleResponse, StreamingOutputCallResponse, StreamingInputCallRequest. */
+static size_t payload_only_len(size_t n, size_t r) {
+  (void)r;
+  return payload_field_len(n);
+}
+
+/* SimpleRequest { response_size = r, payload }. */
+static size_t simple_request_len(size_t n, size_t r) {
+  return int_field_len(r) + payload_field_len(n);
+}
+
+/* StreamingOutputCallRequest { response_parameters = [{size = r}],
+ * payload }. */
+static size_t output_request_len(size_t n, size_t r) {
+  return field_len(int_field_len(r)) + payload_field_len(n);
+}
+
+/* The largest body n with len(n, r) <= target: the message is exactly
+ * target bytes, or a byte or two under where a varint grows. */
+static size_t fit(msg_len_fn len, size_t r, size_t target) {
+  size_t n = target > 16 ? target - 16 : 0;
+  while (len(n + 1, r) <= target)
+    n++;
+  while (n > 0 && len(n, r) > target)
+    n--;
+  return n;
+}
+
+/* NULL when msg packs to want bytes, at most size; else the problem. */
+static const char *packed_problem(const ProtobufCMessage *msg, size_t want,
+                                  size_t size) {
+  static _Thread_local char buf[128];
+  size_t got = protobuf_c_message_get_packed_size(msg);
+  if (got == want && got <= size)
+    return NULL;
+  snprintf(buf, sizeof buf,
+           "request packs to %zu bytes, sized for %zu (<= %zu)", got, want,
+           size);
+  return buf;
+}
+
+static bt_call_opts pattern_opts(bt_metadata *md) {
+  bt_call_opts opts = default_opts();
+  bt_metadata_add_str(md, PATTERN_KEY, PATTERN_VALUE);
+  opts.metadata = md;
+  return opts;
+}
+
+static int sizes_unary(bt_sync_channel *ch, size_t size, char *why) {
+  Grpc__Testing__SimpleRequest req = GRPC__TESTING__SIMPLE_REQUEST__INIT;
+  Grpc__Testing__Payload payload;
+  Grpc__Testing__SimpleResponse *resp = NULL;
+  bt_metadata *md = bt_metadata_new(NULL);
+  bt_call_opts opts = pattern_opts(md);
+  char *message = NULL;
+  const char *problem;
+  int rv = -1;
+  size_t r = fit(payload_only_len, 0, size);
+  size_t n = fit(simple_request_len, r, size);
+  pattern_payload_init(&payload, n, 0);
+  req.response_size = (int32_t)r;
+  req.payload = &payload;
+  problem = packed_problem(&req.base, simple_request_len(n, r), size);
+  CHECK(!problem, "%s", problem);
+  int code = grpc__testing__test_service__unary_call_sync(ch, &req, &opts,
+                                                          &resp, &message);
+  CHECK(code == BT_GRPC_OK, "status %s: %s", bt_grpc_code_name(code), message);
+  CHECK(resp != NULL, "no response message");
+  CHECK(!(problem = payload_problem(resp->payload, r)), "response: %s",
+        problem);
+  rv = 0;
+out:
+  payload_clear(&payload);
+  free_msg(resp);
+  bt_free(message);
+  bt_metadata_free(md);
+  return rv;
+}
+
+static int sizes_output(bt_sync_channel *ch, size_t size, char *why) {
+  output_req req = GRPC__TESTING__STREAMING_OUTPUT_CALL_REQUEST__INIT;
+  Grpc__Testing__ResponseParameters params[3], *pp[3];
+  bt_metadata *md = bt_metadata_new(NULL);
+  bt_call_opts opts = pattern_opts(md);
+  output_resp *resp = NULL;
+  const char *problem;
+  int rv = -1, n, count = 0;
+  size_t r = fit(payload_only_len, 0, size);
+  for (int i = 0; i < 3; i++) {
+    grpc__testing__response_parameters__init(&params[i]);
+    params[i].size = (int32_t)r;
+    pp[i] = &params[i];
+  }
+  req.n_response_parameters = 3;
+  req.response_parameters = pp;
+  bt_sync_call *call =
+      grpc__testing__test_service__streaming_output_call_sync(ch, &req, &opts);
+  CHECK(call != NULL, "could not start the call");
+  while ((n = grpc__testing__test_service__streaming_output_call__recv(
+              call, &resp)) == 1) {
+    CHECK(count < 3, "more than 3 responses");
+    problem = payload_problem(resp->payload, r);
+    CHECK(!problem, "response %d: %s", count + 1, problem);
+    free_msg(resp);
+    resp = NULL;
+    count++;
+  }
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_OK, "status %s: %s (after %d responses)",
+        bt_grpc_code_name(st->code), st->message, count);
+  CHECK(n == 0, "reading responses: %s", bt_strerror(n));
+  CHECK(count == 3, "%d responses, want 3", count);
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_sync_call_free(call);
+  bt_metadata_free(md);
+  return rv;
+}
+
+static int sizes_input(bt_sync_channel *ch, size_t size, char *why) {
+  bt_metadata *md = bt_metadata_new(NULL);
+  bt_call_opts opts = pattern_opts(md);
+  Grpc__Testing__StreamingInputCallResponse *resp = NULL;
+  const char *problem;
+  int rv = -1, n;
+  size_t body = fit(payload_only_len, 0, size);
+  bt_sync_call *call =
+      grpc__testing__test_service__streaming_input_call_sync(ch, &opts);
+  CHECK(call != NULL, "could not start the call");
+  for (size_t k = 0; k < 3; k++) {
+    Grpc__Testing__StreamingInputCallRequest req =
+        GRPC__TESTING__STREAMING_INPUT_CALL_REQUEST__INIT;
+    Grpc__Testing__Payload payload;
+    pattern_payload_init(&payload, body, k);
+    req.payload = &payload;
+    problem = packed_problem(&req.base, payload_only_len(body, 0), size);
+    n = problem ? 0 : bt_sync_call_send(call, &req.base);
+    payload_clear(&payload);
+    CHECK(!problem, "%s", problem);
+    CHECK(n == 0, "sending request %zu: %s", k + 1, bt_strerror(n));
+  }
+  n = bt_sync_call_close_send(call);
+  CHECK(n == 0, "half-close: %s", bt_strerror(n));
+  n = grpc__testing__test_service__streaming_input_call__recv(call, &resp);
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_OK, "status %s: %s", bt_grpc_code_name(st->code),
+        st->message);
+  CHECK(n == 1, "no response message (%s)", bt_strerror(n));
+  CHECK(resp->aggregated_payload_size == (int32_t)(3 * body),
+        "aggregated_payload_size %d, want %zu",
+        (int)resp->aggregated_payload_size, 3 * body);
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_sync_call_free(call);
+  bt_metadata_free(md);
+  return rv;
+}
+
+static int sizes_duplex(bt_sync_channel *ch, size_t size, char *why) {
+  bt_metadata *md = bt_metadata_new(NULL);
+  bt_call_opts opts = pattern_opts(md);
+  output_resp *resp = NULL;
+  const char *problem;
+  int rv = -1, n;
+  size_t r = fit(payload_only_len, 0, size);
+  size_t body = fit(output_request_len, r, size);
+  bt_sync_call *call =
+      grpc__testing__test_service__full_duplex_call_sync(ch, &opts);
+  CHECK(call != NULL, "could not start the call");
+  for (size_t k = 0; k < 2; k++) {
+    one_output_req req;
+    output_req_init(&req, (int32_t)r, 0);
+    pattern_payload_init(&req.payload, body, k);
+    req.req.payload = &req.payload;
+    problem = packed_problem(&req.req.base, output_request_len(body, r), size);
+    n = problem ? 0 : bt_sync_call_send(call, &req.req.base);
+    output_req_clear(&req);
+    CHECK(!problem, "%s", problem);
+    CHECK(n == 0, "sending request %zu: %s", k + 1, bt_strerror(n));
+    n = grpc__testing__test_service__full_duplex_call__recv(call, &resp);
+    CHECK(n == 1, "no response %zu (%s; status %s: %s)", k + 1, bt_strerror(n),
+          bt_grpc_code_name(bt_sync_call_status(call)->code),
+          bt_sync_call_status(call)->message);
+    problem = payload_problem(resp->payload, r);
+    CHECK(!problem, "response %zu: %s", k + 1, problem);
+    free_msg(resp);
+    resp = NULL;
+  }
+  n = bt_sync_call_close_send(call);
+  CHECK(n == 0, "half-close: %s", bt_strerror(n));
+  n = drain(call);
+  const bt_status *st = bt_sync_call_status(call);
+  CHECK(st->code == BT_GRPC_OK, "status %s: %s", bt_grpc_code_name(st->code),
+        st->message);
+  CHECK(n == 0, "%d responses after the second (%s)", n,
+        n < 0 ? bt_strerror(n) : "want none");
+  rv = 0;
+out:
+  free_msg(resp);
+  bt_sync_call_free(call);
+  bt_metadata_free(md);
+  return rv;
+}
+
+typedef int (*size_cell_fn)(bt_sync_channel *ch, size_t size, char *why);
+
+static int message_sizes(bt_sync_channel *ch, char *why) {
+  static const struct {
+    const char *kind;
+    size_cell_fn run;
+  } kinds[] = {
+      {"UnaryCall", sizes_unary},
+      {"StreamingOutputCall", sizes_output},
+      {"StreamingInputCall", sizes_input},
+      {"FullDuplexCall", sizes_duplex},
+  };
+  const size_t *list = n_sizes ? sizes : default_sizes;
+  size_t n_list =
+      n_sizes ? n_sizes : sizeof default_sizes / sizeof default_sizes[0];
+  bt_sync_channel *own = NULL; /* the fresh channel after a failure */
+  int failed = 0, cells = 0;
+  for (size_t i = 0; i < n_list; i++) {
+    for (size_t j = 0; j < sizeof kinds / sizeof kinds[0]; j++) {
+      char cell_why[WHY_LEN] = "";
+      int64_t start = bt_now_ns();
+      int rv = kinds[j].run(own ? own : ch, list[i], cell_why);
+      long ms = (long)((bt_now_ns() - start) / 1000000);
+      cells++;
+      if (rv == 0) {
+        printf("PASS %s/%zu (%ld ms)\n", kinds[j].kind, list[i], ms);
+      } else {
+        printf("FAIL %s/%zu: %s (after %ld ms)\n", kinds[j].kind, list[i],
+               cell_why, ms);
+        failed++;
+        bt_sync_channel_free(own);
+        own = bt_sync_channel_new(&sizes_chopts);
+      }
+      fflush(stdout);
+    }
+  }
+  bt_sync_channel_free(own);
+  CHECK(failed == 0, "%d of %d cells failed", failed, cells);
+  return 0;
+out:
+  return -1;
+}
+
 typedef int (*case_fn)(bt_sync_channel *ch, char *why);
 
 static const struct {
   const char *name;
   case_fn run;
+  int not_in_all; /* run only when named */
 } cases[] = {
     {"empty_unary", empty_unary},
     {"large_unary", large_unary},
@@ -565,6 +891,7 @@ static const struct {
     {"cancel_after_begin", cancel_after_begin},
     {"cancel_after_first_response", cancel_after_first_response},
     {"timeout_on_sleeping_server", timeout_on_sleeping_server},
+    {"message_sizes", message_sizes, 1},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -610,12 +937,30 @@ static int usage(const char *bad) {
           "--test_case=NAME[,NAME...]|all\n"
           "       [--use_tls=true [--ca=FILE] [--server_host_override=NAME] "
           "[--cert=FILE --key=FILE]]\n"
+          "       [--rpc_timeout=SECONDS] [--sizes=N[,N...]] (message_sizes; "
+          "each N from 16 to 4194304)\n"
           "cases:",
           bad);
   for (size_t i = 0; i < N_CASES; i++)
     fprintf(stderr, " %s", cases[i].name);
   fputc('\n', stderr);
   return 2;
+}
+
+/* --sizes=N[,N...]: message_sizes' sizes, each from 16 bytes to 4 MiB. */
+static int parse_sizes(const char *v) {
+  n_sizes = 0;
+  for (const char *p = v;;) {
+    char *end;
+    long long n = strtoll(p, &end, 10);
+    if (end == p || n < 16 || n > 4194304 || n_sizes == MAX_SIZES ||
+        (*end != ',' && *end != '\0'))
+      return -1;
+    sizes[n_sizes++] = (size_t)n;
+    if (*end == '\0')
+      return 0;
+    p = end + 1;
+  }
 }
 
 static int parse_flags(int argc, char **argv, client_flags *f) {
@@ -649,6 +994,14 @@ static int parse_flags(int argc, char **argv, client_flags *f) {
       f->cert = v;
     } else if ((v = flag_value(a, "key"))) {
       f->key = v;
+    } else if ((v = flag_value(a, "rpc_timeout"))) {
+      double t = strtod(v, &end);
+      if (*v == '\0' || *end != '\0' || !(t > 0 && t <= 3600))
+        return usage(a);
+      call_deadline_ns = (int64_t)(t * 1e9);
+    } else if ((v = flag_value(a, "sizes"))) {
+      if (parse_sizes(v) < 0)
+        return usage(a);
     } else {
       return usage(a);
     }
@@ -675,7 +1028,8 @@ static int run_cases(bt_sync_channel *ch, const char *list) {
   int selected[N_CASES], n = 0, failed = 0;
   if (!strcmp(list, "all")) {
     for (size_t i = 0; i < N_CASES; i++)
-      selected[n++] = (int)i;
+      if (!cases[i].not_in_all)
+        selected[n++] = (int)i;
   } else {
     for (const char *p = list; *p;) {
       size_t len = strcspn(p, ",");
@@ -721,6 +1075,7 @@ int main(int argc, char **argv) {
     o.server_name = f.host_override;
     o.authority = f.host_override;
   }
+  sizes_chopts = o; /* message_sizes' fresh channels copy it */
   bt_sync_channel *ch = bt_sync_channel_new(&o);
   if (!ch) {
     fprintf(stderr, "baton-interop-client: cannot set up the channel\n");

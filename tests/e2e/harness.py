@@ -309,3 +309,76 @@ STATUS_NAMES = {
     9: "FAILED_PRECONDITION", 10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED",
     13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED",
 }
+
+
+# ---- payload patterns (message_sizes.py) -----------------------------------
+#
+# A client that sends this metadata key promises that byte i of the payload
+# body in its k-th request message of the call (k from 0) is (i + k) % 251;
+# a server that knows the key (interop_python_server.py, the node peer)
+# checks every byte and ends the call with DATA_LOSS on a difference. 251 is
+# prime, so no frame or buffer size is a multiple of it: a lost, repeated or
+# reordered chunk, or a message swapped with its neighbour, breaks the pattern.
+PATTERN_KEY = "x-baton-payload-pattern"
+PATTERN_VALUE = "mod251"
+_PATTERN_PERIOD = bytes(range(251))
+
+
+def payload_pattern(n, k=0):
+    """n bytes of the pattern of request message k."""
+    k %= 251
+    reps = (n + k) // 251 + 1
+    return (_PATTERN_PERIOD * reps)[k:k + n]
+
+
+def pattern_problem(body, k=0):
+    """None when body is payload_pattern(len(body), k), else where it differs."""
+    want = payload_pattern(len(body), k)
+    if body == want:
+        return None
+    i = next(i for i, (a, b) in enumerate(zip(body, want)) if a != b)
+    return f"payload of request {k} ({len(body)} bytes): byte {i} is {body[i]}, want {want[i]}"
+
+
+# ---- the @grpc/grpc-js peers (tests/e2e/peers/node) ------------------------
+
+NODE_PEER_DIR = HERE / "peers" / "node"
+
+
+def node_peer_dir():
+    """tests/e2e/peers/node with its node_modules installed; returns the path.
+
+    Runs `npm ci` (exactly package-lock.json's versions, from the registry)
+    once, when node_modules is missing or was installed from another lock
+    file; concurrent tests wait on a lock for the one that installs.
+    node_modules is git-ignored. --ignore-scripts: the only install script
+    in the tree is protobufjs's postinstall, a version check these peers do
+    not need.
+    """
+    import fcntl
+    import hashlib
+
+    d = NODE_PEER_DIR
+    lock_file = d / "package-lock.json"
+    want = hashlib.sha256(lock_file.read_bytes()).hexdigest()
+    stamp = d / "node_modules" / ".baton-npm-ci"  # written after a complete install
+    with open(d / ".npm-ci.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.is_file() and stamp.read_text().strip() == want:
+            return d
+        npm = shutil.which("npm")
+        if not npm:
+            raise RuntimeError("npm is not installed: the @grpc/grpc-js peers need Node.js and npm")
+        log(f"[npm] installing {d}/node_modules from package-lock.json")
+        started = time.monotonic()
+        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=d,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=300)
+        out = r.stdout.decode("utf-8", "replace")
+        for line in out.splitlines():
+            log(f"[npm] {line}")
+        if r.returncode != 0:
+            raise RuntimeError(f"npm ci in {d} failed (exit status {r.returncode})")
+        stamp.write_text(want + "\n")
+        log(f"[npm] done in {time.monotonic() - started:.1f}s")
+    return d

@@ -12,6 +12,10 @@ whether a request arrived compressed, so expect_compressed is not checked.
 
 Flags match baton-interop-server: --port, --use_tls, --cert, --key, --ca,
 --require_client_cert. Prints "listening on PORT" once serving; SIGTERM stops it.
+
+Not from the descriptions: a call carrying harness.PATTERN_KEY (message_sizes.py)
+has every request payload checked byte for byte against harness.payload_pattern;
+a difference ends it with DATA_LOSS.
 """
 
 import argparse
@@ -51,6 +55,19 @@ def build_handler(e, m):
     def payload(n):
         return m.Payload(type=m.COMPRESSABLE, body=b"\x00" * n)
 
+    def pattern_checked(requests, context):
+        """The requests, each payload checked against harness.payload_pattern when
+        the call carries harness.PATTERN_KEY (message_sizes.py); DATA_LOSS on a
+        difference."""
+        if harness.PATTERN_KEY not in dict(context.invocation_metadata()):
+            yield from requests
+            return
+        for k, request in enumerate(requests):
+            problem = harness.pattern_problem(request.payload.body, k)
+            if problem:
+                context.abort(grpc.StatusCode.DATA_LOSS, problem)
+            yield request
+
     def empty_call(request, context):
         echo_metadata(context)
         return e.Empty()
@@ -59,6 +76,7 @@ def build_handler(e, m):
         echo_metadata(context)
         echo_status(request, context)
         check_type(request.response_type, context)
+        request, = pattern_checked([request], context)
         if request.HasField("response_compressed") and request.response_compressed.value:
             context.set_compression(grpc.Compression.Gzip)
         return m.SimpleResponse(payload=payload(request.response_size))
@@ -69,6 +87,7 @@ def build_handler(e, m):
 
     def streaming_input_call(request_iterator, context):
         echo_metadata(context)
+        request_iterator = pattern_checked(request_iterator, context)
         total = sum(len(r.payload.body) for r in request_iterator)
         return m.StreamingInputCallResponse(aggregated_payload_size=total)
 
@@ -92,6 +111,7 @@ def build_handler(e, m):
 
     def full_duplex_call(request_iterator, context):
         echo_metadata(context)
+        request_iterator = pattern_checked(request_iterator, context)
         for request in request_iterator:
             echo_status(request, context)
             yield from respond(request, context)
