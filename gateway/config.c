@@ -39,6 +39,7 @@ typedef enum {
   K_INT,      /* int */
   K_U32,      /* uint32_t */
   K_SIZE,     /* uint32_t bytes */
+  K_BIGSIZE,  /* size_t bytes */
   K_DURATION, /* uint32_t milliseconds */
   K_BOOL,     /* int 0/1 */
   K_STRING,   /* const char * */
@@ -318,7 +319,7 @@ static const char *scalar_text(cfg *g, const char *name, const char *where,
 }
 
 static void format_value(char *out, size_t cap, key_kind kind, int64_t v) {
-  if (kind == K_SIZE) {
+  if (kind == K_SIZE || kind == K_BIGSIZE) {
     uint64_t u = (uint64_t)v;
     if (u >= GIB && u % GIB == 0)
       snprintf(out, cap, "%lluGiB", (unsigned long long)(u / GIB));
@@ -380,6 +381,7 @@ static void set_value(cfg *g, const keydef *d, const gw_ynode *key,
       [K_INT] = "an integer",
       [K_U32] = "an integer",
       [K_SIZE] = "a size (like 512, 64KiB, 4MiB)",
+      [K_BIGSIZE] = "a size (like 512, 64KiB, 4MiB, 1GiB)",
       [K_DURATION] = "a duration (like 500us, 250ms, 2s, 1m, 1h)",
       [K_BOOL] = "true or false",
       [K_STRING] = "a string",
@@ -427,9 +429,10 @@ static void set_value(cfg *g, const keydef *d, const gw_ynode *key,
     }
     break;
   case K_SIZE:
+  case K_BIGSIZE:
   case K_DURATION: {
     uint64_t u;
-    int rv = d->kind == K_SIZE ? parse_size(s, &u) : parse_duration(s, &u);
+    int rv = d->kind == K_DURATION ? parse_duration(s, &u) : parse_size(s, &u);
     if (rv != 0) {
       gw_diag_error(g->diag, g->file, val->line, "'%s'%s must be %s, got '%s'",
                     d->key, where, want[d->kind], show_node(g, val));
@@ -452,6 +455,8 @@ static void set_value(cfg *g, const keydef *d, const gw_ynode *key,
   }
   if (d->kind == K_INT)
     *(int *)target = (int)v;
+  else if (d->kind == K_BIGSIZE)
+    *(size_t *)target = (size_t)v;
   else
     *(uint32_t *)target = (uint32_t)v;
 }
@@ -469,6 +474,9 @@ static void apply_defaults(const keydef *defs, size_t n, void *base) {
     case K_DURATION:
       *(uint32_t *)target = (uint32_t)defs[i].def;
       break;
+    case K_BIGSIZE:
+      *(size_t *)target = (size_t)defs[i].def;
+      break;
     default:
       break;
     }
@@ -485,7 +493,7 @@ static void walk(cfg *g, const char *name, gw_ynode *map, const keydef *defs,
                   name, gw_ynode_kind_name(map));
     return;
   }
-  unsigned char seen[32] = {0};
+  unsigned char seen[64] = {0};
   for (size_t i = 0; i < map->n; i++) {
     const gw_ynode *key = map->keys[i];
     size_t j;
@@ -638,6 +646,35 @@ static const keydef limits_keys[] = {
      offsetof(gw_config, handshake_timeout_ms), NULL},
     {"max_message_depth", K_U32, 0, 1, 1000, 64,
      offsetof(gw_config, max_message_depth), NULL},
+    /* Memory a client can make the gateway hold (bt_server_opts). */
+    {"connection_buffer", K_BIGSIZE, 0, 64 * KIB, 64 * GIB, 32 * MIB,
+     offsetof(gw_config, connection_buffer), NULL},
+    {"process_buffer", K_BIGSIZE, 0, 0, 1024 * GIB, GIB,
+     offsetof(gw_config, process_buffer), NULL},
+    {"buffer_timeout", K_DURATION, 0, 1, HOUR_MS, 5 * 1000,
+     offsetof(gw_config, buffer_timeout_ms), NULL},
+    {"stream_buffer", K_BIGSIZE, 0, 16 * KIB, GIB, MIB,
+     offsetof(gw_config, stream_buffer), NULL},
+    {"decoded_factor", K_U32, 0, 1, 1000, 16,
+     offsetof(gw_config, decoded_factor), NULL},
+    {"decoded_floor", K_BIGSIZE, 0, 0, GIB, MIB,
+     offsetof(gw_config, decoded_floor), NULL},
+    /* Time a client can make the gateway wait. */
+    {"request_header_timeout", K_DURATION, 0, 0, DAY_MS, 10 * 1000,
+     offsetof(gw_config, request_header_timeout_ms), NULL},
+    {"stream_idle_timeout", K_DURATION, 0, 0, DAY_MS, 300 * 1000,
+     offsetof(gw_config, stream_idle_timeout_ms), NULL},
+    {"max_connections", K_U32, 0, 0, 10000000, 10000,
+     offsetof(gw_config, max_connections), NULL},
+    {"glitch_burst", K_U32, 0, 0, 10000000, 1000,
+     offsetof(gw_config, glitch_burst), NULL},
+    {"glitch_rate", K_U32, 0, 0, 10000000, 33, offsetof(gw_config, glitch_rate),
+     NULL},
+    /* Default timeouts of steps and routes that set none (0: none). */
+    {"step_timeout", K_DURATION, 0, 1, DAY_MS, 10 * 1000,
+     offsetof(gw_config, step_timeout_ms), NULL},
+    {"route_timeout", K_DURATION, 0, 0, DAY_MS, 60 * 1000,
+     offsetof(gw_config, route_timeout_ms), NULL},
 };
 
 static void limits_section(cfg *g, const keydef *d, const gw_ynode *key,
@@ -679,6 +716,13 @@ static void forward_metadata_section(cfg *g, const keydef *d,
       gw_diag_error(g->diag, g->file, item->line,
                     "'%s' in forward_metadata is set by the transport and "
                     "cannot be forwarded",
+                    s);
+      continue;
+    }
+    if (strncmp(s, "baton-", 6) == 0) {
+      gw_diag_error(g->diag, g->file, item->line,
+                    "'%s' in forward_metadata: baton-* keys are the "
+                    "gateway's own (saga ids) and never taken from clients",
                     s);
       continue;
     }
@@ -745,6 +789,15 @@ static const keydef backend_keys[] = {
      offsetof(gw_backend_config, max_streams), NULL},
     {"max_recv_message", K_SIZE, 0, KIB, GIB, 4 * MIB,
      offsetof(gw_backend_config, max_recv_message), NULL},
+    /* What a backend, or too much load on it, can make the gateway hold. */
+    {"max_pending", K_U32, 0, 0, 1000000, 1024,
+     offsetof(gw_backend_config, max_pending), NULL},
+    {"pending_timeout", K_DURATION, 0, 0, HOUR_MS, 5 * 1000,
+     offsetof(gw_backend_config, pending_timeout_ms), NULL},
+    {"max_header_list", K_SIZE, 0, KIB, 16 * MIB, 64 * KIB,
+     offsetof(gw_backend_config, max_header_list), NULL},
+    {"buffer", K_BIGSIZE, 0, 64 * KIB, 64 * GIB, 64 * MIB,
+     offsetof(gw_backend_config, buffer), NULL},
 };
 
 /* Backend names appear in flows as "name pkg.Service/Method": a name is one
@@ -821,7 +874,8 @@ static void route_prefix(cfg *g, const keydef *d, const gw_ynode *key,
 static const keydef route_keys[] = {
     {"prefix", K_SECTION, 1, 0, 0, 0, 0, route_prefix},
     {"backend", K_STRING, 1, 0, 0, 0, offsetof(gw_route_config, backend), NULL},
-    {"timeout", K_DURATION, 0, 0, DAY_MS, 0,
+    /* Unset: limits.route_timeout; 0s: only the client's deadline. */
+    {"timeout", K_DURATION, 0, 0, DAY_MS, GW_TIMEOUT_UNSET,
      offsetof(gw_route_config, timeout_ms), NULL},
 };
 
@@ -859,7 +913,10 @@ static void check_routes(cfg *g) {
   for (size_t i = 0; i < c->n_backends; i++)
     names[i] = c->backends[i].name;
   for (size_t i = 0; i < c->n_routes; i++) {
-    const gw_route_config *r = &c->routes[i];
+    gw_route_config *r = &c->routes[i];
+    /* limits may come after routes in the file: resolved once all is read. */
+    if (r->timeout_ms == GW_TIMEOUT_UNSET)
+      r->timeout_ms = c->route_timeout_ms;
     if (r->backend && !gw_config_backend(c, r->backend)) {
       char hint[96];
       did_you_mean(hint, sizeof(hint), r->backend, strlen(r->backend), names,

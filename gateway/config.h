@@ -46,14 +46,22 @@ typedef struct gw_backend_config {
   uint32_t connections;        /* per endpoint and worker; default 2 */
   uint32_t max_streams;        /* in flight per connection; default 100 */
   uint32_t max_recv_message;   /* default 4 MiB */
+  uint32_t max_pending;        /* calls waiting for a stream; 1024 */
+  uint32_t pending_timeout_ms; /* how long one may wait; 5 s */
+  uint32_t max_header_list;    /* response headers + trailers; 64 KiB */
+  size_t buffer;               /* bytes buffered per channel; 64 MiB */
   int line;
 } gw_backend_config;
+
+/* A route's timeout when its config sets none: limits.route_timeout. */
+#define GW_TIMEOUT_UNSET UINT32_MAX
 
 typedef struct gw_route_config {
   const char *prefix;   /* "/pkg.Service/" or "/pkg.Service/Method" */
   const char *backend;  /* a key of backends */
   size_t backend_index; /* into backends, resolved at load */
-  uint32_t timeout_ms;  /* 0: only the client's deadline */
+  uint32_t timeout_ms;  /* 0: only the client's deadline (resolved from
+                           limits.route_timeout when unset) */
   int line;
 } gw_route_config;
 
@@ -66,12 +74,25 @@ typedef struct gw_config {
   int descriptors_line;
   int workers; /* default 0 = one per core */
   /* limits */
-  uint32_t max_recv_message;       /* default 4 MiB */
-  uint32_t max_concurrent_streams; /* default 1000 */
-  uint32_t max_header_list;        /* default 16 KiB */
-  uint32_t idle_timeout_ms;        /* default 300 s */
-  uint32_t handshake_timeout_ms;   /* default 10 s */
-  uint32_t max_message_depth;      /* nested messages; default 64 */
+  uint32_t max_recv_message;          /* default 4 MiB */
+  uint32_t max_concurrent_streams;    /* default 1000 */
+  uint32_t max_header_list;           /* default 16 KiB */
+  uint32_t idle_timeout_ms;           /* default 300 s */
+  uint32_t handshake_timeout_ms;      /* default 10 s */
+  uint32_t max_message_depth;         /* nested messages; default 64 */
+  size_t connection_buffer;           /* default 32 MiB */
+  size_t process_buffer;              /* default 1 GiB; 0 = none */
+  uint32_t buffer_timeout_ms;         /* default 5 s */
+  size_t stream_buffer;               /* default 1 MiB */
+  uint32_t decoded_factor;            /* decoded request <= factor x wire */
+  size_t decoded_floor;               /* + floor bytes; 16, 1 MiB */
+  uint32_t request_header_timeout_ms; /* default 10 s; 0 = none */
+  uint32_t stream_idle_timeout_ms;    /* default 5 min; 0 = none */
+  uint32_t max_connections;           /* per listener; 10000; 0 = none */
+  uint32_t glitch_burst;              /* default 1000 */
+  uint32_t glitch_rate;               /* per second; default 33 */
+  uint32_t step_timeout_ms;           /* a step without timeout; default 10 s */
+  uint32_t route_timeout_ms; /* a route without timeout; 60 s; 0 = none */
   gw_backend_config *backends;
   size_t n_backends;
   gw_route_config *routes;

@@ -513,7 +513,10 @@ static void send_step(gw_run *run, const gw_node *node) {
   /* A saga's calls carry its id and the step for backends to deduplicate. */
   bt_metadata *md =
       run->saga ? gw_saga_metadata(run->md, run->saga_id, node->name, 0) : NULL;
-  bt_call_opts opts = {.timeout_ns = timeout, .metadata = md ? md : run->md};
+  /* Steps are unary: a second response message is the backend's error. */
+  bt_call_opts opts = {.timeout_ns = timeout,
+                       .metadata = md ? md : run->md,
+                       .single_response = 1};
   run->inflight++;
   sc->call =
       bt_channel_start_call(ch, node->method->path, NULL, &opts, &step_cbs, sc);

@@ -592,7 +592,10 @@ static gw_node *compile_call(compiler *c, const gw_ynode *s, size_t visible) {
     n->request = bt_arena_calloc(c->arena, sizeof(*n->request));
     n->request->type = n->method->input;
   }
-  /* The rest is checked even after an error, so --check shows it all. */
+  /* The rest is checked even after an error, so --check shows it all. A
+   * step without a timeout gets limits.step_timeout: no backend may hold a
+   * flow forever when the client sent no deadline. */
+  n->timeout_ms = c->cfg->step_timeout_ms;
   if (gw_ynode_get(s, "timeout"))
     duration(c, gw_ynode_get(s, "timeout"), "timeout", &n->timeout_ms);
   compile_retry(c, gw_ynode_get(s, "retry"), &n->retry);

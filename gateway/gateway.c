@@ -130,18 +130,12 @@ static void collect_routed(const gw_method *m, void *ud) {
   route_collect *rc = ud;
   if (is_flow(rc->gw, m))
     return;
-  const gw_route_config *best = NULL;
-  size_t best_len = 0;
-  for (size_t i = 0; i < rc->gw->cfg->n_routes; i++) {
-    const gw_route_config *r = &rc->gw->cfg->routes[i];
-    size_t len = strlen(r->prefix);
-    if (len > best_len && strncmp(m->path, r->prefix, len) == 0) {
-      best = r;
-      best_len = len;
-    }
-  }
+  const gw_route_config *best = gw_route_find(rc->gw->cfg, m->path);
   if (!best)
     return;
+  gw_route_binding *b = bt_arena_calloc(rc->gw->arena, sizeof(*b));
+  b->route = best;
+  b->single_response = !m->server_streaming;
   if (rc->n == rc->cap) {
     rc->cap = rc->cap ? rc->cap * 2 : 16;
     rc->methods = bt_realloc(rc->methods, rc->cap * sizeof(*rc->methods));
@@ -150,7 +144,7 @@ static void collect_routed(const gw_method *m, void *ud) {
   rc->methods[rc->n] = (bt_method_desc){.path = m->path,
                                         .kind = BT_CALL_BIDI_STREAMING,
                                         .invoke = gw_route_invoke};
-  rc->handlers[rc->n] = best;
+  rc->handlers[rc->n] = b;
   rc->n++;
 }
 
@@ -198,6 +192,14 @@ gw_sagalog_opts gw_saga_log_opts(const gw_config *cfg) {
   return o;
 }
 
+/* What the runtime reports (a listener at its connection limit, ...). */
+static void log_runtime(int level, const char *msg, void *ud) {
+  (void)ud;
+  static const char *const names[] = {"error", "warning", "info"};
+  fprintf(stderr, "baton-gateway: %s: %s\n",
+          level >= 0 && level <= 2 ? names[level] : "info", msg);
+}
+
 int gw_gateway_start(gw_gateway *gw) {
   gw_config *cfg = gw->cfg;
   if (cfg->saga_line) {
@@ -224,7 +226,19 @@ int gw_gateway_start(gw_gateway *gw) {
   o.max_header_list = cfg->max_header_list;
   o.idle_timeout_ms = cfg->idle_timeout_ms;
   o.handshake_timeout_ms = cfg->handshake_timeout_ms;
+  o.connection_buffer = cfg->connection_buffer;
+  o.process_buffer = cfg->process_buffer;
+  o.buffer_timeout_ms = cfg->buffer_timeout_ms;
+  o.stream_buffer = cfg->stream_buffer;
+  o.request_header_timeout_ms = cfg->request_header_timeout_ms;
+  o.stream_idle_timeout_ms = cfg->stream_idle_timeout_ms;
+  o.max_connections = cfg->max_connections;
+  o.glitch_burst = cfg->glitch_burst;
+  o.glitch_rate = cfg->glitch_rate;
+  /* Flows and routes decode with the gateway's own limits (dynmsg): the
+   * runtime sees raw methods only. */
   gw->server = bt_server_new(&o);
+  bt_server_set_logger(gw->server, log_runtime, NULL);
   for (size_t i = 0; i < cfg->n_listeners; i++) {
     const gw_listen_config *l = &cfg->listeners[i];
     bt_tls_opts tls = {.cert_file = l->tls.cert,

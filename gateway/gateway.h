@@ -74,10 +74,20 @@ bt_channel *gw_upstreams_pick(gw_upstreams *u, size_t backend);
 /* engine.c: serves a flow's client-facing method. handlers is the gw_flow. */
 void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
                     const void *handlers, void *ud);
-/* route.c: proxies a call to a route's backend. handlers is the
- * gw_route_config (NULL: find it by prefix). */
+/* route.c: a routed method registered with the server: its route, and
+ * whether the descriptors say its responses are a single message. */
+typedef struct gw_route_binding {
+  const gw_route_config *route;
+  int single_response;
+} gw_route_binding;
+/* Proxies a call to a route's backend. handlers is a gw_route_binding
+ * (NULL: find the route by prefix). */
 void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
                      const void *handlers, void *ud);
+/* The route whose prefix matches path best (the longest), or NULL. A prefix
+ * matches on a '/' boundary or as the whole path. */
+const gw_route_config *gw_route_find(const gw_config *cfg, const char *path);
+int gw_route_matches(const char *prefix, const char *path);
 /* saga.c: compensations, driven the same way for a live run that failed
  * and for a saga recovered from the log after a crash. */
 typedef struct gw_comp_input {

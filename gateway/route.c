@@ -1,7 +1,10 @@
 /* route.c: passthrough routes. A call whose path matches a route's prefix
  * is proxied to the route's backend as it is — all four call kinds, every
  * message as bytes, metadata and trailers both ways, the client's deadline
- * and cancellation carried over. */
+ * and cancellation carried over — with back-pressure both ways: a side whose
+ * output queue is over its high-water mark stops the other side's reading
+ * (its flow-control window is not granted) until the queue is below half
+ * the mark again, as Envoy's watermark buffers do. */
 #include <stdio.h>
 #include <string.h>
 
@@ -44,11 +47,22 @@ static void up_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
 
 static void up_message(bt_client_call *c, const ProtobufCMessage *m,
                        const uint8_t *bytes, size_t len, void *ud) {
-  (void)c;
   (void)m;
   proxy *p = ud;
+  if (!p->down)
+    return;
+  bt_call_send_bytes(p->down, bytes, len);
+  /* The client reads slower than the backend sends: stop granting the
+   * backend window until the client caught up (down_writable). */
+  if (p->down && !bt_call_writable(p->down))
+    bt_client_call_read_pause(c);
+}
+
+static void up_writable(bt_client_call *c, void *ud) {
+  (void)c;
+  proxy *p = ud;
   if (p->down)
-    bt_call_send_bytes(p->down, bytes, len);
+    bt_call_read_resume(p->down);
 }
 
 static void up_done(bt_client_call *c, const bt_status *st, void *ud) {
@@ -67,17 +81,27 @@ static const bt_client_callbacks up_cbs = {
     .on_headers = up_headers,
     .on_message = up_message,
     .on_done = up_done,
+    .on_writable = up_writable,
 };
 
 /* ---- client to backend ----------------------------------------------- */
 
 static void down_message(bt_call *call, const ProtobufCMessage *m,
                          const uint8_t *bytes, size_t len, void *ud) {
-  (void)call;
   (void)m;
   proxy *p = ud;
+  if (!p->up)
+    return;
+  bt_client_call_send_bytes(p->up, bytes, len);
+  if (p->up && !bt_client_call_writable(p->up))
+    bt_call_read_pause(call);
+}
+
+static void down_writable(bt_call *call, void *ud) {
+  (void)call;
+  proxy *p = ud;
   if (p->up)
-    bt_client_call_send_bytes(p->up, bytes, len);
+    bt_client_call_read_resume(p->up);
 }
 
 static void down_half_close(bt_call *call, void *ud) {
@@ -98,13 +122,21 @@ static void down_cancel(bt_call *call, void *ud) {
   proxy_maybe_free(p);
 }
 
-static const gw_route_config *find_route(const gw_config *cfg,
-                                         const char *path) {
+int gw_route_matches(const char *prefix, const char *path) {
+  size_t len = strlen(prefix);
+  if (strncmp(path, prefix, len) != 0)
+    return 0;
+  /* "/pkg.Service/Get" routes that method, not "/pkg.Service/GetAdmin";
+   * "/pkg.Service" routes the service, not "/pkg.ServiceAdmin/...". */
+  return prefix[len - 1] == '/' || path[len] == '\0' || path[len] == '/';
+}
+
+const gw_route_config *gw_route_find(const gw_config *cfg, const char *path) {
   const gw_route_config *best = NULL;
   size_t best_len = 0;
   for (size_t i = 0; i < cfg->n_routes; i++) {
     size_t len = strlen(cfg->routes[i].prefix);
-    if (len > best_len && strncmp(path, cfg->routes[i].prefix, len) == 0) {
+    if (len > best_len && gw_route_matches(cfg->routes[i].prefix, path)) {
       best = &cfg->routes[i];
       best_len = len;
     }
@@ -112,15 +144,41 @@ static const gw_route_config *find_route(const gw_config *cfg,
   return best;
 }
 
+/* The client's metadata as it came (its user-agent goes in front of ours;
+ * the channel copies what it needs), without baton-* keys: those are the
+ * gateway's own (saga ids, steps), and a client must not forge them. */
+static const bt_metadata *upstream_metadata(bt_call *call) {
+  const bt_metadata *md = bt_call_request_metadata(call);
+  size_t n = bt_metadata_count(md);
+  size_t i;
+  for (i = 0; i < n; i++) {
+    const char *key;
+    bt_metadata_at(md, i, &key, NULL, NULL);
+    if (strncmp(key, "baton-", 6) == 0)
+      break;
+  }
+  if (i == n)
+    return md;
+  bt_metadata *clean = bt_metadata_new(bt_call_arena(call));
+  for (i = 0; i < n; i++) {
+    const char *key;
+    const uint8_t *value;
+    size_t len;
+    bt_metadata_at(md, i, &key, &value, &len);
+    if (strncmp(key, "baton-", 6) != 0)
+      bt_metadata_add(clean, key, strlen(key), value, len);
+  }
+  return clean;
+}
+
 void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
                      const void *handlers, void *ud) {
   (void)req;
   (void)ud;
   gw_worker *w = gw_worker_current();
-  const gw_config *cfg = w->gw->cfg;
-  const gw_route_config *route = handlers;
-  if (!route)
-    route = find_route(cfg, bt_call_path(call));
+  const gw_route_binding *b = handlers;
+  const gw_route_config *route =
+      b ? b->route : gw_route_find(w->gw->cfg, bt_call_path(call));
   if (!route) {
     char msg[320];
     snprintf(msg, sizeof(msg), "Method not found: %.256s", bt_call_path(call));
@@ -138,9 +196,8 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
     if (d < deadline)
       deadline = d;
   }
-  /* The client's metadata as it came (its user-agent goes in front of
-   * ours); the channel copies what it needs. */
-  bt_call_opts opts = {.metadata = bt_call_request_metadata(call)};
+  bt_call_opts opts = {.metadata = upstream_metadata(call),
+                       .single_response = b && b->single_response};
   if (deadline != INT64_MAX) {
     opts.timeout_ns = deadline - bt_now_ns();
     if (opts.timeout_ns <= 0)
@@ -151,6 +208,7 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
   bt_call_on_message(call, down_message, p);
   bt_call_on_half_close(call, down_half_close, p);
   bt_call_on_cancel(call, down_cancel, p);
+  bt_call_on_writable(call, down_writable, p);
   p->up =
       bt_channel_start_call(ch, bt_call_path(call), NULL, &opts, &up_cbs, p);
 }

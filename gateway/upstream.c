@@ -1,8 +1,9 @@
 /* upstream.c: a worker's channels to the backends. Each worker has its own
  * channel per endpoint (no locks on the call path), each spreading calls over
  * up to `connections` HTTP/2 connections of at most `max_streams` calls,
- * filled one after the other and opened as load needs them: one connection to a grpc++ server is served on
- * about one core, and crowded ones cost it more CPU per call. */
+ * filled one after the other and opened as load needs them: one connection to a
+ * grpc++ server is served on about one core, and crowded ones cost it more CPU
+ * per call. */
 #include <stdio.h>
 
 #include "gateway.h"
@@ -28,6 +29,14 @@ static bt_channel *open_channel(bt_loop *loop, const gw_backend_config *b,
   o.connections = (int)b->connections;
   o.max_recv_message = b->max_recv_message;
   o.max_streams = b->max_streams;
+  o.max_pending = b->max_pending;
+  o.pending_timeout_ms = b->pending_timeout_ms;
+  o.max_header_list = b->max_header_list;
+  o.channel_buffer = b->buffer;
+  char name[320];
+  snprintf(name, sizeof(name), "backend '%s' (%s:%d)", b->name, ep->host,
+           ep->port);
+  o.name = name; /* copied by bt_channel_new */
   o.backoff_initial_ms = 50;
   o.backoff_max_ms = 2000;
   if (b->has_tls) {

@@ -215,7 +215,7 @@ static void test_config_full_config_read(void **state) {
   assert_int_equal(c->routes[0].timeout_ms, 5000);
   assert_int_equal(c->routes[0].line, 29);
   assert_string_equal(c->routes[1].prefix, "/shop.v1.Orders/Get");
-  assert_int_equal(c->routes[1].timeout_ms, 0);
+  assert_int_equal(c->routes[1].timeout_ms, 60000); /* limits.route_timeout */
 
   assert_non_null(c->flows);
   assert_int_equal(c->flows->kind, GW_Y_MAP);
@@ -250,6 +250,65 @@ static void test_config_defaults(void **state) {
   assert_int_equal(b->connections, 32);
   assert_int_equal(b->max_streams, 32);
   assert_int_equal(b->max_recv_message, 4 * 1024 * 1024);
+  /* The bounds of issue 9, as the README's "Limits and defaults" says. */
+  assert_int_equal(c->connection_buffer, 32 * 1024 * 1024);
+  assert_int_equal(c->process_buffer, 1024 * 1024 * 1024);
+  assert_int_equal(c->buffer_timeout_ms, 5000);
+  assert_int_equal(c->stream_buffer, 1024 * 1024);
+  assert_int_equal(c->decoded_factor, 16);
+  assert_int_equal(c->decoded_floor, 1024 * 1024);
+  assert_int_equal(c->request_header_timeout_ms, 10000);
+  assert_int_equal(c->stream_idle_timeout_ms, 300000);
+  assert_int_equal(c->max_connections, 10000);
+  assert_int_equal(c->glitch_burst, 1000);
+  assert_int_equal(c->glitch_rate, 33);
+  assert_int_equal(c->step_timeout_ms, 10000);
+  assert_int_equal(c->route_timeout_ms, 60000);
+  assert_int_equal(b->max_pending, 1024);
+  assert_int_equal(b->pending_timeout_ms, 5000);
+  assert_int_equal(b->max_header_list, 64 * 1024);
+  assert_int_equal(b->buffer, 64 * 1024 * 1024);
+}
+
+static void test_config_limits_read_and_route_timeout_resolved(void **state) {
+  fx *f = *state;
+  /* routes before limits: the default route timeout still applies. */
+  gw_config *c =
+      load(f, BASE "backends:\n  a: { endpoints: [\"h:1\"], max_pending: 10,"
+                   " pending_timeout: 250ms, max_header_list: 8KiB,"
+                   " buffer: 2GiB }\n"
+                   "routes:\n"
+                   "  - { prefix: /a.A/, backend: a }\n"
+                   "  - { prefix: /b.B/, backend: a, timeout: 0s }\n"
+                   "  - { prefix: /c.C/, backend: a, timeout: 3s }\n"
+                   "limits: { connection_buffer: 8MiB, process_buffer: 8GiB,"
+                   " buffer_timeout: 1s, stream_buffer: 64KiB,"
+                   " request_header_timeout: 0s, stream_idle_timeout: 2m,"
+                   " max_connections: 500, glitch_burst: 10, glitch_rate: 1,"
+                   " step_timeout: 2s, route_timeout: 30s, decoded_factor: 4,"
+                   " decoded_floor: 0 }\n");
+  expect_errors(f, NULL, 0);
+  assert_non_null(c);
+  assert_int_equal(c->connection_buffer, 8 * 1024 * 1024);
+  assert_true(c->process_buffer == (size_t)8 << 30);
+  assert_int_equal(c->buffer_timeout_ms, 1000);
+  assert_int_equal(c->stream_buffer, 64 * 1024);
+  assert_int_equal(c->request_header_timeout_ms, 0);
+  assert_int_equal(c->stream_idle_timeout_ms, 120000);
+  assert_int_equal(c->max_connections, 500);
+  assert_int_equal(c->glitch_burst, 10);
+  assert_int_equal(c->glitch_rate, 1);
+  assert_int_equal(c->step_timeout_ms, 2000);
+  assert_int_equal(c->decoded_factor, 4);
+  assert_int_equal(c->decoded_floor, 0);
+  assert_int_equal(c->routes[0].timeout_ms, 30000); /* limits.route_timeout */
+  assert_int_equal(c->routes[1].timeout_ms, 0);     /* explicitly none */
+  assert_int_equal(c->routes[2].timeout_ms, 3000);
+  const gw_backend_config *b = gw_config_backend(c, "a");
+  assert_int_equal(b->max_pending, 10);
+  assert_int_equal(b->pending_timeout_ms, 250);
+  assert_int_equal(b->max_header_list, 8 * 1024);
+  assert_true(b->buffer == (size_t)2 << 30);
 }
 
 static void test_config_empty_sections_are_empty(void **state) {
@@ -353,6 +412,15 @@ static void test_config_wrong_kind(void **state) {
   expect_one(f, "forward_metadata: [[a]]\n",
              "gw.yaml:3: 'forward_metadata' must be a list of metadata keys, "
              "found a sequence");
+  expect_one(f, "forward_metadata: [baton-saga-id]\n",
+             "gw.yaml:3: 'baton-saga-id' in forward_metadata: baton-* keys "
+             "are the gateway's own (saga ids) and never taken from clients");
+  expect_one(f, "limits: { connection_buffer: 1KiB }\n",
+             "gw.yaml:3: 'connection_buffer' in limits must be between 64KiB "
+             "and 64GiB, got '1KiB'");
+  expect_one(f, "limits: { stream_idle_timeout: 5 }\n",
+             "gw.yaml:3: 'stream_idle_timeout' in limits must be a duration "
+             "(like 500us, 250ms, 2s, 1m, 1h), got '5'");
   expect_one(f, "workers: \"4\"\n",
              "gw.yaml:3: 'workers' must be an integer, got '4' (a quoted "
              "string)");
@@ -896,6 +964,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_config_full_config_read),
       T(test_config_defaults),
+      T(test_config_limits_read_and_route_timeout_resolved),
       T(test_config_empty_sections_are_empty),
       T(test_config_unknown_key_top_level),
       T(test_config_unknown_key_in_backend),
