@@ -294,13 +294,37 @@ ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
   return (ssize_t)n;
 }
 
-/* A non-gRPC request: a plain HTTP answer and the end of the stream. */
-static void respond_http(bt_call *call, const char *status) {
+static ssize_t read_text(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
+                         size_t length, uint32_t *data_flags,
+                         nghttp2_data_source *source, void *user_data) {
+  (void)h2;
+  (void)stream_id;
+  (void)user_data;
+  bt_call *call = source->ptr;
+  size_t n = call->text_len - call->text_off;
+  if (n > length)
+    n = length;
+  memcpy(buf, call->text + call->text_off, n);
+  call->text_off += n;
+  if (call->text_off == call->text_len)
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)n;
+}
+
+/* A non-gRPC request: a plain HTTP answer with a line saying why, and the
+ * end of the stream. Unlike a gRPC response it does not reset a request
+ * still being sent: the client ends its side (bounded by the stream idle
+ * timeout), as plain HTTP/2 servers do. */
+static void respond_http(bt_call *call, const char *status, const char *text) {
   nghttp2_nv nv[] = {MAKE_NV(":status", status, strlen(status)),
                      MAKE_NV("content-type", "text/plain", 10)};
   call->headers_submitted = 1;
   call->status_sent = 1;
-  nghttp2_submit_response(call->sess->h2, call->stream_id, nv, 2, NULL);
+  call->http_only = 1;
+  call->text = text;
+  call->text_len = strlen(text);
+  nghttp2_data_provider prd = {.source.ptr = call, .read_callback = read_text};
+  nghttp2_submit_response(call->sess->h2, call->stream_id, nv, 2, &prd);
   mark_dirty(call);
 }
 
@@ -376,14 +400,17 @@ void srv_call_headers_done(bt_call *call) {
   if (!call->method_is_post) {
     call->finished = 1;
     call->state = CALL_DONE;
-    respond_http(call, "405");
+    respond_http(call, "405",
+                 "405 Method Not Allowed: gRPC calls are POST requests\n");
     srv_session_glitch(call->sess);
     return;
   }
   if (!call->content_type_ok) {
     call->finished = 1;
     call->state = CALL_DONE;
-    respond_http(call, "415");
+    respond_http(call, "415",
+                 "415 Unsupported Media Type: gRPC calls have content-type "
+                 "application/grpc\n");
     srv_session_glitch(call->sess);
     return;
   }

@@ -16,6 +16,7 @@
 
 #include "budget.h"
 #include "conn.h"
+#include "h2scan.h"
 #include "msgin.h"
 #include "ratelim.h"
 #include "sendq.h"
@@ -96,6 +97,8 @@ struct srv_session {
   bt_timer *sweep;        /* stream timeouts and the budget, while streams */
   int sweep_armed;
   bt_call *blocked; /* calls waiting for on_writable (via blocked_next) */
+  bt_h2scan scan;   /* what nghttp2 does not check for us (h2scan.h) */
+  int scan_failed;  /* the scanner found a connection error */
   int closing;
 };
 
@@ -161,6 +164,9 @@ struct bt_call {
   const char *status_message;
   int status_pending; /* trailers wait for the queue to drain */
   int status_sent;
+  int http_only; /* answered as plain HTTP (405, 415): text below */
+  const char *text;
+  size_t text_len, text_off;
   /* lifetime */
   int finished; /* the handler called bt_call_finish */
   int closed;   /* nghttp2 closed the stream */

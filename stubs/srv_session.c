@@ -127,7 +127,18 @@ static int sweep_calls(srv_session *s, uint64_t now) {
   char msg[160];
   for (bt_call *c = s->calls, *next; c; c = next) {
     next = c->next;
-    if (c->state == CALL_DONE || c->status_sent)
+    if (c->status_sent) {
+      /* Answered, but the client never ended its side (plain HTTP answers
+       * are not reset at once): the idle timeout ends the stream. */
+      if (c->http_only && o->stream_idle_timeout_ms &&
+          now - c->active_ms >= o->stream_idle_timeout_ms) {
+        nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, c->stream_id,
+                                  NGHTTP2_CANCEL);
+        c->active_ms = now; /* once */
+      }
+      continue;
+    }
+    if (c->state == CALL_DONE)
       continue;
     int waiting = c->state == CALL_HEADERS || c->state == CALL_WAIT_UNARY;
     if (waiting && o->request_header_timeout_ms &&
@@ -257,15 +268,6 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
   return 0;
 }
 
-static int on_begin_frame(nghttp2_session *h2, const nghttp2_frame_hd *hd,
-                          void *user_data) {
-  (void)h2;
-  /* gRPC has no use for PRIORITY: a stream of them is only work. */
-  if (hd->type == NGHTTP2_PRIORITY)
-    srv_session_glitch(user_data);
-  return 0;
-}
-
 static int on_invalid_frame(nghttp2_session *h2, const nghttp2_frame *frame,
                             int lib_error_code, void *user_data) {
   (void)h2;
@@ -346,9 +348,10 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame,
   bt_call *call = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
   if (call)
     call->active_ms = loop_ms(s);
-  /* After a complete response, tell a client that is still sending to stop
-   * (RFC 9113 8.1: RST_STREAM NO_ERROR). */
+  /* After a complete gRPC response, tell a client that is still sending to
+   * stop (RFC 9113 8.1: RST_STREAM NO_ERROR). */
   if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      !(call && call->http_only) &&
       nghttp2_session_get_stream_remote_close(h2, frame->hd.stream_id) == 0)
     nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                               NGHTTP2_NO_ERROR);
@@ -401,9 +404,29 @@ static void session_flush(bt_conn *c, void *ud) {
     bt_conn_close(s->conn, 0);
 }
 
+/* What the scanner found that nghttp2 does not check in our mode (see
+ * h2scan.h): a connection error. */
+static void scan_verdict(srv_session *s, bt_h2scan_verdict v) {
+  s->scan_failed = 1;
+  if (v == BT_H2SCAN_STREAM_CLOSED)
+    terminate(s, NGHTTP2_STREAM_CLOSED);
+  else
+    terminate(s, NGHTTP2_PROTOCOL_ERROR);
+}
+
 static int session_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
   srv_session *s = ud;
-  ssize_t n = nghttp2_session_mem_recv(s->h2, data, len);
+  if (s->scan_failed)
+    return 0; /* the GOAWAY is on its way; nothing more is read */
+  size_t ok = len;
+  unsigned long priorities = s->scan.priority_frames;
+  bt_h2scan_verdict v = bt_h2scan_feed(&s->scan, data, len, &ok);
+  /* gRPC has no use for PRIORITY: a stream of them is only work. */
+  for (; priorities < s->scan.priority_frames && !s->goaway; priorities++)
+    srv_session_glitch(s);
+  ssize_t n = nghttp2_session_mem_recv(s->h2, data, ok);
+  if (n >= 0 && v != BT_H2SCAN_OK)
+    scan_verdict(s, v);
   if (n < 0) {
     /* Fatal for the connection (bad preface, flood, ...): nghttp2 queued a
      * GOAWAY where it could; send it, then close. */
@@ -486,7 +509,6 @@ static nghttp2_session_callbacks *make_callbacks(void) {
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs,
                                                           on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
       cbs, on_invalid_frame);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -570,6 +592,7 @@ void srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l) {
   bt_ratelim_init(&s->resets, o->stream_reset_burst, o->stream_reset_rate, now);
   bt_ratelim_init(&s->glitches, o->glitch_burst, o->glitch_rate, now);
   bt_budget_init(&s->budget, o->connection_buffer);
+  bt_h2scan_init(&s->scan);
   if (nghttp2_session_server_new3(&s->h2, w->h2_callbacks, s, w->h2_options,
                                   bt_pool_nghttp2_mem()) != 0) {
     atomic_fetch_sub(&l->n_conns, 1);
