@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 static const unsigned char alpn_h2[] = {2, 'h', '2'};
 
@@ -72,6 +73,27 @@ static int load_pair(SSL_CTX *ctx, const char *cert_file,
   return 0;
 }
 
+static int set_session_context(SSL_CTX *ctx, const char *cert_file,
+                               const char *ca_file, int require_client_cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  EVP_MD_CTX *mdc = EVP_MD_CTX_new();
+  int ok = mdc && EVP_DigestInit_ex(mdc, EVP_sha256(), NULL) == 1 &&
+           EVP_DigestUpdate(mdc, "baton\0", 6) == 1 &&
+           EVP_DigestUpdate(mdc, cert_file, strlen(cert_file) + 1) == 1 &&
+           (!ca_file || EVP_DigestUpdate(mdc, ca_file, strlen(ca_file)) == 1) &&
+           EVP_DigestUpdate(mdc, require_client_cert ? "R" : "-", 1) == 1 &&
+           EVP_DigestFinal_ex(mdc, md, &md_len) == 1;
+  EVP_MD_CTX_free(mdc);
+  if (md_len > SSL_MAX_SID_CTX_LENGTH)
+    md_len = SSL_MAX_SID_CTX_LENGTH;
+  if (!ok || SSL_CTX_set_session_id_context(ctx, md, md_len) != 1) {
+    bt_tls_log_errors("cannot set the TLS session id context");
+    return -1;
+  }
+  return 0;
+}
+
 SSL_CTX *bt_tls_server_ctx(const char *cert_file, const char *key_file,
                            const char *ca_file, int require_client_cert) {
   char what[512];
@@ -108,6 +130,12 @@ SSL_CTX *bt_tls_server_ctx(const char *cert_file, const char *key_file,
   }
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+  /* A server that verifies clients must name its session context, or
+   * OpenSSL refuses every resumed session with an internal error alert; a
+   * context of its own per certificate, CA and policy keeps a session of one
+   * listener from resuming on another with other checks. */
+  if (set_session_context(ctx, cert_file, ca_file, require_client_cert) != 0)
+    goto fail;
   return ctx;
 fail:
   SSL_CTX_free(ctx);
