@@ -348,6 +348,11 @@ typedef struct rec {
 typedef struct dctx {
   bt_arena *arena;
   uint32_t max_depth;
+  /* What the decoded form may still take (max_bytes), and whether it was
+   * refused for that: a message 2 bytes per element on the wire takes a
+   * slot and an occurrence per element once decoded. */
+  size_t bytes_left;
+  int over_budget;
   char *err;
   size_t errlen;
   /* Merges of singular sub-messages in progress, nested. */
@@ -373,6 +378,20 @@ typedef struct dctx {
   uint32_t n_recs;
   rec recs[MAX_RECS];
 } dctx;
+
+/* Takes n bytes of the decoded form from the budget; 0, or -1 (with the
+ * error written) past it. */
+static int take_budget(dctx *c, size_t n) {
+  if (n <= c->bytes_left) {
+    c->bytes_left -= n;
+    return 0;
+  }
+  c->over_budget = 1;
+  if (c->errlen)
+    snprintf(c->err, c->errlen,
+             "decoded message would take more than its memory limit");
+  return -1;
+}
 
 static size_t put_path(char *buf, size_t cap, size_t at, const frame *fr) {
   if (fr->parent) {
@@ -640,6 +659,8 @@ static int finish_singular_msg(dctx *c, gw_msg *m, slot *s, const gw_field *f,
                      "sent more than once inside %u other messages sent "
                      "more than once (too many nested merges)",
                      (unsigned)MAX_MERGE_NESTING);
+    if (take_budget(c, len) != 0)
+      return -1;
     uint8_t *cat = bt_arena_alloc(c->arena, len);
     size_t at = 0;
     for (uint32_t i = 0; i < s->count; i++) {
@@ -865,6 +886,8 @@ static gw_msg *decode_msg(dctx *c, const gw_message *t, const uint8_t *data,
   uint32_t n_slots = dense ? so.span : k;
   uint32_t n_present = dense ? 0 : k;
   size_t occ_at = occ_offset(n_slots, n_present);
+  if (take_budget(c, occ_at + so.n_occ * sizeof(occ)) != 0)
+    return NULL;
   gw_msg *m = bt_arena_alloc(c->arena, occ_at + so.n_occ * sizeof(occ));
   m->type = t;
   m->data = len ? data : empty_bytes;
@@ -937,6 +960,8 @@ int gw_msg_decode(bt_arena *arena, const gw_message *type, const uint8_t *data,
   c.zeroed = SCRATCH_ZEROED;
   c.merging = 0;
   c.n_recs = 0;
+  c.bytes_left = lim && lim->max_bytes ? lim->max_bytes : SIZE_MAX;
+  c.over_budget = 0;
   if (errlen)
     err[0] = '\0';
   *out = NULL;
@@ -952,7 +977,7 @@ int gw_msg_decode(bt_arena *arena, const gw_message *type, const uint8_t *data,
     len = 0;
   gw_msg *m = decode_msg(&c, type, len ? data : empty_bytes, len, 0, NULL);
   if (!m)
-    return -1;
+    return c.over_budget ? -2 : -1;
   *out = m;
   return 0;
 }

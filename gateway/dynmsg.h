@@ -38,11 +38,14 @@ typedef struct gw_value {
 
 typedef struct gw_decode_limits {
   uint32_t max_depth; /* nested messages; default 64 */
+  size_t max_bytes;   /* memory the decoded form may take (message headers,
+                         slots, occurrences, merge copies); 0 = no limit */
 } gw_decode_limits;
 
 /* Decodes data as type. On failure returns -1 and writes a sentence naming
- * the field path into err ("field items[2].sku: invalid UTF-8"). data must
- * outlive the message (it is not copied). lim may be NULL. */
+ * the field path into err ("field items[2].sku: invalid UTF-8"), or -2 when
+ * the decoded form would take more than lim->max_bytes. data must outlive
+ * the message (it is not copied). lim may be NULL. */
 int gw_msg_decode(bt_arena *arena, const gw_message *type, const uint8_t *data,
                   size_t len, const gw_decode_limits *lim, gw_msg **out,
                   char *err, size_t errlen);

@@ -371,6 +371,16 @@ static int surely_not_applied(int code) {
   }
 }
 
+/* Nesting and memory limits for decoding a message of len bytes: its
+ * decoded form may take decoded_factor x len + decoded_floor bytes. */
+static gw_decode_limits decode_limits(const gw_config *cfg, size_t len) {
+  gw_decode_limits lim = {.max_depth = cfg->max_message_depth};
+  size_t factor = cfg->decoded_factor ? cfg->decoded_factor : 16;
+  lim.max_bytes = (len > SIZE_MAX / 2 / factor ? SIZE_MAX / 2 : len * factor) +
+                  cfg->decoded_floor;
+  return lim;
+}
+
 static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
   (void)c;
   step_call *sc = ud;
@@ -384,12 +394,13 @@ static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
   if (code == BT_GRPC_OK) {
     char err[256];
     gw_msg *resp = NULL;
+    gw_decode_limits lim = decode_limits(run->w->gw->cfg, sc->resp_len);
     if (!sc->got_resp) {
       code = BT_GRPC_INTERNAL;
       snprintf(msg, sizeof(msg), "step '%s': the backend sent no response",
                node->name);
     } else if (gw_msg_decode(run->arena, node->method->output, sc->resp,
-                             sc->resp_len, NULL, &resp, err,
+                             sc->resp_len, &lim, &resp, err,
                              sizeof(err)) != 0) {
       code = BT_GRPC_INTERNAL;
       snprintf(msg, sizeof(msg), "step '%s': invalid response: %s", node->name,
@@ -683,15 +694,24 @@ void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
 
   size_t len;
   const uint8_t *bytes = bt_call_request_bytes(call, &len);
-  gw_decode_limits lim = {.max_depth = w->gw->cfg->max_message_depth};
+  gw_decode_limits lim = decode_limits(w->gw->cfg, len);
   char err[256];
   gw_msg *request = NULL;
-  if (gw_msg_decode(arena, flow->method->input, bytes, len, &lim, &request, err,
-                    sizeof(err)) != 0) {
+  int rv = gw_msg_decode(arena, flow->method->input, bytes, len, &lim, &request,
+                         err, sizeof(err));
+  if (rv != 0) {
     char msg[320];
-    snprintf(msg, sizeof(msg), "invalid %s: %s", flow->method->input->full_name,
-             err);
-    bt_call_finish(call, BT_GRPC_INVALID_ARGUMENT, msg);
+    if (rv == -2)
+      snprintf(msg, sizeof(msg),
+               "%s of %zu bytes would take more than %zu bytes decoded "
+               "(limits.decoded_factor, decoded_floor)",
+               flow->method->input->full_name, len, lim.max_bytes);
+    else
+      snprintf(msg, sizeof(msg), "invalid %s: %s",
+               flow->method->input->full_name, err);
+    bt_call_finish(
+        call, rv == -2 ? BT_GRPC_RESOURCE_EXHAUSTED : BT_GRPC_INVALID_ARGUMENT,
+        msg);
     bt_arena_free(arena);
     return;
   }

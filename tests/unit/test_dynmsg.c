@@ -1101,6 +1101,41 @@ static void test_dynmsg_malformed_refused(void **state) {
 #undef BYTES
 }
 
+/* A message two bytes per element on the wire (repeated empty Items) takes
+ * a slot and an occurrence per element decoded: max_bytes caps it, and the
+ * refusal is told apart from a malformed message (-2, not -1). */
+static void test_dynmsg_decoded_memory_budget(void **state) {
+  fx *f = *state;
+  const gw_message *ot = msg("dyntest.Order");
+  static bb in;
+  in.n = 0;
+  for (int i = 0; i < 10000; i++)
+    bb_len(&in, 4, "", 0); /* items: an empty Item */
+  gw_msg *m = NULL;
+  gw_decode_limits lim = {.max_bytes = 8 * in.n};
+  assert_int_equal(
+      gw_msg_decode(f->arena, ot, in.b, in.n, &lim, &m, f->err, sizeof(f->err)),
+      -2);
+  assert_null(m);
+  assert_string_equal(f->err,
+                      "decoded message would take more than its memory limit");
+  /* The same bytes within a budget that fits: decoded whole. */
+  lim.max_bytes = 1000 * in.n;
+  assert_int_equal(
+      gw_msg_decode(f->arena, ot, in.b, in.n, &lim, &m, f->err, sizeof(f->err)),
+      0);
+  assert_int_equal(count(m, "items"), 10000);
+  /* No limit: as before. */
+  assert_int_equal(
+      gw_msg_decode(f->arena, ot, in.b, in.n, NULL, &m, f->err, sizeof(f->err)),
+      0);
+  /* A malformed message is still -1 under a budget. */
+  in.b[in.n++] = 0x22;
+  assert_int_equal(
+      gw_msg_decode(f->arena, ot, in.b, in.n, &lim, &m, f->err, sizeof(f->err)),
+      -1);
+}
+
 /* n Orders nested through child around an empty one. */
 static void nest(bb *out, size_t n) {
   static bb tmp;
@@ -1603,6 +1638,7 @@ int main(void) {
       T(test_dynmsg_merge_bomb),
       T(test_dynmsg_malformed_refused),
       T(test_dynmsg_depth_bomb),
+      T(test_dynmsg_decoded_memory_budget),
       T(test_dynmsg_singular_errors_in_order_sent),
       T(test_dynmsg_many_occurrences),
       T(test_dynmsg_utf8_every_position),
