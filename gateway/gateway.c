@@ -141,9 +141,15 @@ static void collect_routed(const gw_method *m, void *ud) {
     rc->methods = bt_realloc(rc->methods, rc->cap * sizeof(*rc->methods));
     rc->handlers = bt_realloc(rc->handlers, rc->cap * sizeof(*rc->handlers));
   }
-  rc->methods[rc->n] = (bt_method_desc){.path = m->path,
-                                        .kind = BT_CALL_BIDI_STREAMING,
-                                        .invoke = gw_route_invoke};
+  /* The method's own kind: for unary and server-streaming ones the runtime
+   * holds the call until its one request message is complete. */
+  bt_call_kind kind =
+      m->client_streaming
+          ? (m->server_streaming ? BT_CALL_BIDI_STREAMING
+                                 : BT_CALL_CLIENT_STREAMING)
+          : (m->server_streaming ? BT_CALL_SERVER_STREAMING : BT_CALL_UNARY);
+  rc->methods[rc->n] = (bt_method_desc){
+      .path = m->path, .kind = kind, .invoke = gw_route_invoke};
   rc->handlers[rc->n] = b;
   rc->n++;
 }

@@ -115,8 +115,10 @@ static void down_cancel(bt_call *call, void *ud) {
   proxy *p = ud;
   /* The client left (or its deadline passed): reset the backend call too;
    * its on_done will free the proxy. */
-  if (p->up)
+  if (p->up) {
     bt_client_call_cancel(p->up);
+    bt_client_call_charge_to(p->up, NULL);
+  }
   bt_call_finish(call, BT_GRPC_CANCELLED, NULL);
   p->down = NULL;
   proxy_maybe_free(p);
@@ -205,10 +207,24 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
   }
   proxy *p = bt_calloc(1, sizeof(*p));
   p->down = call;
-  bt_call_on_message(call, down_message, p);
-  bt_call_on_half_close(call, down_half_close, p);
   bt_call_on_cancel(call, down_cancel, p);
   bt_call_on_writable(call, down_writable, p);
   p->up =
       bt_channel_start_call(ch, bt_call_path(call), NULL, &opts, &up_cbs, p);
+  /* What the backend call buffers counts against the client's connection
+   * too: a client with many paused streams runs out of its own budget. */
+  bt_client_call_charge_to(p->up, call);
+  bt_call_kind kind = bt_call_get_kind(call);
+  if (kind == BT_CALL_UNARY || kind == BT_CALL_SERVER_STREAMING) {
+    /* The runtime waited for the whole request (within the request header
+     * timeout) before calling us: no backend stream is held for a client
+     * that never sends it. */
+    size_t len;
+    const uint8_t *bytes = bt_call_request_bytes(call, &len);
+    if (bt_client_call_send_bytes(p->up, bytes, len) == 0)
+      bt_client_call_close_send(p->up);
+    return;
+  }
+  bt_call_on_message(call, down_message, p);
+  bt_call_on_half_close(call, down_half_close, p);
 }

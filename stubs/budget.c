@@ -8,6 +8,7 @@ static atomic_size_t process_used;
 static atomic_size_t process_limit;
 /* This thread's charges not yet added to process_used (may be negative). */
 static _Thread_local long long thread_pending;
+static _Thread_local size_t thread_released;
 
 static void publish(void) {
   if (thread_pending >= 0)
@@ -46,7 +47,20 @@ void bt_budget_release(bt_budget *b, size_t n) {
   if (n > b->used)
     n = b->used;
   b->used -= n;
+  thread_released += n;
   note(-(long long)n);
+}
+
+void bt_budget_adjust_shared(bt_budget *b, long long delta) {
+  if (delta < 0 && (size_t)-delta > b->used)
+    delta = -(long long)b->used;
+  b->used += delta;
+}
+
+size_t bt_budget_take_released(void) {
+  size_t n = thread_released;
+  thread_released = 0;
+  return n;
 }
 
 void bt_budget_set_process_limit(size_t limit) {

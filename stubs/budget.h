@@ -23,6 +23,9 @@ typedef struct bt_budget {
 void bt_budget_init(bt_budget *b, size_t limit);
 void bt_budget_charge(bt_budget *b, size_t n);
 void bt_budget_release(bt_budget *b, size_t n);
+/* Bytes already counted for the process under another budget (a proxy's
+ * upstream call, counted again for its client's connection): b only. */
+void bt_budget_adjust_shared(bt_budget *b, long long delta);
 /* 1 when b or the process is over its limit. */
 int bt_budget_exceeded(const bt_budget *b);
 /* 1 when b and the process are at or below half of their limits: what was
@@ -36,5 +39,8 @@ size_t bt_budget_process_limit(void);
 size_t bt_budget_process_used(void);
 /* Publishes this thread's pending step now (tests, thread exit). */
 void bt_budget_flush_thread(void);
+/* Bytes this thread released since the last call (then 0 again): a worker
+ * gives memory back to the system (malloc_trim) after much was freed. */
+size_t bt_budget_take_released(void);
 
 #endif

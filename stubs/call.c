@@ -57,14 +57,25 @@ bt_call *srv_call_new(srv_session *s, int32_t stream_id) {
 /* ---- what the call holds against its connection's budget ------------ */
 
 size_t srv_call_charged(const bt_call *call) {
-  return call->in_charged + call->unary_charged + call->out_charged;
+  return call->in_charged + call->unary_charged + call->out_charged +
+         call->linked_charged;
+}
+
+void srv_call_charge_linked(bt_call *call, long long delta) {
+  if (!call->sess)
+    return; /* the stream is gone: its connection holds nothing for it */
+  if (delta < 0 && (size_t)-delta > call->linked_charged)
+    delta = -(long long)call->linked_charged;
+  call->linked_charged += delta;
+  if (delta)
+    srv_session_budget(call->sess, delta, 1);
 }
 
 static void charge(bt_call *call, size_t *slot, size_t now_held) {
   long long delta = (long long)now_held - (long long)*slot;
   *slot = now_held;
   if (delta && call->sess)
-    srv_session_budget(call->sess, delta);
+    srv_session_budget(call->sess, delta, slot == &call->linked_charged);
 }
 
 /* The decoder's buffer grows with a message that straddles DATA frames and
@@ -85,6 +96,7 @@ static void release_buffers(bt_call *call) {
   charge_decoder(call);
   charge_queue(call);
   charge(call, &call->unary_charged, 0);
+  charge(call, &call->linked_charged, 0);
 }
 
 static void call_free(bt_call *call) {

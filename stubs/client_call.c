@@ -11,6 +11,7 @@
 #include <baton/status.h>
 
 #include "cli.h"
+#include "srv.h"
 #include "metadata.h"
 #include "percent.h"
 #include "timeout.h"
@@ -35,6 +36,18 @@ static void charge(bt_client_call *call, size_t *slot, size_t now_held) {
     bt_budget_charge(&call->ch->budget, (size_t)delta);
   else if (delta < 0)
     bt_budget_release(&call->ch->budget, (size_t)-delta);
+  if (delta && call->charge_to)
+    srv_call_charge_linked(call->charge_to, delta);
+}
+
+void bt_client_call_charge_to(bt_client_call *call, bt_call *server_call) {
+  if (call->charge_to)
+    srv_call_charge_linked(call->charge_to,
+                           -(long long)(call->in_charged + call->out_charged));
+  call->charge_to = server_call;
+  if (server_call)
+    srv_call_charge_linked(server_call,
+                           (long long)(call->in_charged + call->out_charged));
 }
 
 static void charge_decoder(bt_client_call *call) {

@@ -4,8 +4,11 @@
  * single write per loop turn; while that write is in flight new output
  * accumulates in a second buffer. Reading pauses while too much output is
  * pending, so a peer that does not read cannot make us buffer without bound. */
+/* POLLRDHUP (Linux) */
+#define _GNU_SOURCE
 #include "conn.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +163,21 @@ static out_pool *thread_pool(void) {
     pthread_setspecific(pool_key, op);
   }
   return op;
+}
+
+void bt_conn_cache_flush(void) {
+  out_pool *op = thread_pool();
+  while (op->n) {
+    bt_alloc_note_cached(-1);
+    bt_free(op->free[--op->n]);
+  }
+  /* The thread's TLS plaintext buffer, when no connection is using it. */
+  if (!plain_owner) {
+    plain_buf *pb = thread_plain();
+    free(pb->buf);
+    pb->buf = NULL;
+    pb->cap = 0;
+  }
 }
 
 static void buf_put(uint8_t *b, size_t cap) {
@@ -611,6 +629,20 @@ void bt_conn_resume_reading(bt_conn *c) {
 
 int bt_conn_reading_paused(const bt_conn *c) {
   return c->owner_paused;
+}
+
+int bt_conn_peer_gone(bt_conn *c) {
+  if (c->handle_closing)
+    return 1;
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+    return 0;
+  /* POLLRDHUP: the peer shut its side down, even with bytes still unread
+   * (what we do not read while paused). */
+  struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+  if (poll(&p, 1, 0) != 1)
+    return 0;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 void bt_conn_close(bt_conn *c, int err) {

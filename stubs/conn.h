@@ -67,6 +67,12 @@ int bt_conn_output_full(bt_conn *c);
 void bt_conn_pause_reading(bt_conn *c);
 void bt_conn_resume_reading(bt_conn *c);
 int bt_conn_reading_paused(const bt_conn *c);
+/* 1 when the peer has closed or reset the connection, told without reading
+ * (a connection whose reading is paused would not notice otherwise). */
+int bt_conn_peer_gone(bt_conn *c);
+/* Frees this thread's cached output buffers (memory back to the system
+ * after a burst; see server.c's trim). */
+void bt_conn_cache_flush(void);
 /* Asks for on_flush at the end of this loop turn. */
 void bt_conn_mark_dirty(bt_conn *c);
 /* Writes what is pending (bounded by the write timeout), then closes. err is

@@ -3,6 +3,7 @@
  * listener, so the call path takes no lock. The method table is built before
  * start and only read afterwards. */
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "budget.h"
 #include "loop.h"
+#include "pool.h"
 #include "srv.h"
 #include "tls.h"
 
@@ -259,6 +261,29 @@ static void on_connection(uv_stream_t *listener, int status) {
   srv_session_accept(w, listener, l);
 }
 
+/* glibc keeps what was freed (and raises its mmap threshold after large
+ * frees), so after an attack, or a burst of large messages, the process
+ * would keep its peak RSS: once a second, after connections closed or many
+ * buffered bytes were released, hand free memory back. malloc_trim locks
+ * each arena briefly; when nothing changed it is not called at all. */
+#define TRIM_INTERVAL_MS 1000
+#define TRIM_AFTER_RELEASED (8u << 20)
+
+static void trim_tick(uv_timer_t *t) {
+  srv_worker *w = t->data;
+  size_t released = bt_budget_take_released();
+  if (w->trim_due || released >= TRIM_AFTER_RELEASED) {
+    w->trim_due = 0;
+    /* This thread's reuse caches too: they refill on demand. */
+    bt_pool_flush();
+    bt_arena_cache_flush();
+    bt_conn_cache_flush();
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+  }
+}
+
 static void drain_deadline(uv_timer_t *t) {
   srv_worker *w = t->data;
   /* In-flight calls had their time: close what is left. */
@@ -346,6 +371,11 @@ int bt_server_start(bt_server *s) {
     uv_timer_init(bt_loop_uv(w->loop), &w->drain_timer);
     w->drain_timer.data = w;
     uv_unref((uv_handle_t *)&w->drain_timer);
+    uv_timer_init(bt_loop_uv(w->loop), &w->trim_timer);
+    w->trim_timer.data = w;
+    uv_timer_start(&w->trim_timer, trim_tick, TRIM_INTERVAL_MS,
+                   TRIM_INTERVAL_MS);
+    uv_unref((uv_handle_t *)&w->trim_timer);
   }
   for (int i = 0; i < s->n_workers; i++) {
     if (pthread_create(&s->workers[i].thread, NULL, worker_main,

@@ -72,6 +72,8 @@ struct srv_worker {
   uv_async_t wakeup; /* shutdown request */
   uv_tcp_t *listen_handles;
   uv_timer_t drain_timer;
+  uv_timer_t trim_timer; /* gives freed memory back to the system */
+  int trim_due;          /* a connection closed since the last trim */
   srv_session *sessions; /* doubly linked */
   nghttp2_session_callbacks *h2_callbacks;
   nghttp2_option *h2_options;
@@ -133,8 +135,9 @@ struct bt_call {
   bt_metadata *req_md;
   /* request messages */
   bt_msgin in;
-  size_t in_charged;    /* the decoder's buffer, charged to the budget */
-  size_t unary_charged; /* the held request, charged to the budget */
+  size_t in_charged;     /* the decoder's buffer, charged to the budget */
+  size_t unary_charged;  /* the held request, charged to the budget */
+  size_t linked_charged; /* what linked client calls hold (proxies) */
   int half_closed;
   int read_paused;   /* bt_call_read_pause: window not granted */
   size_t unconsumed; /* bytes received while paused, window not granted */
@@ -180,8 +183,10 @@ struct bt_call {
 };
 
 /* srv_session.c */
-/* The call's budget changed by delta bytes (charge > 0, release < 0). */
-void srv_session_budget(srv_session *s, long long delta);
+/* The call's budget changed by delta bytes (charge > 0, release < 0).
+ * shared: bytes the process already counts elsewhere (a linked client
+ * call's), added to the connection's count only. */
+void srv_session_budget(srv_session *s, long long delta, int shared);
 /* Puts the call on (takes it off) the list told when it can send again. */
 void srv_session_block(srv_session *s, bt_call *call);
 void srv_session_unblock(srv_session *s, bt_call *call);
@@ -217,6 +222,9 @@ void srv_call_abort(bt_call *call, int code, const char *message,
                     uint32_t h2_code);
 /* Bytes this call holds against the connection's budget. */
 size_t srv_call_charged(const bt_call *call);
+/* A client call proxied for this one holds delta more (or fewer) bytes:
+ * they count against this call's connection too (bt_client_call_charge_to). */
+void srv_call_charge_linked(bt_call *call, long long delta);
 /* Fires on_writable if the call can send again; returns 1 when it is still
  * blocked. */
 int srv_call_check_writable(bt_call *call);

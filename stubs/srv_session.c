@@ -57,8 +57,10 @@ void srv_session_glitch(srv_session *s) {
 
 /* ---- the buffer budget ----------------------------------------------- */
 
-void srv_session_budget(srv_session *s, long long delta) {
-  if (delta > 0)
+void srv_session_budget(srv_session *s, long long delta, int shared) {
+  if (shared)
+    bt_budget_adjust_shared(&s->budget, delta);
+  else if (delta > 0)
     bt_budget_charge(&s->budget, (size_t)delta);
   else if (delta < 0)
     bt_budget_release(&s->budget, (size_t)-delta);
@@ -171,6 +173,11 @@ static void sweep(void *ud) {
   const bt_server_opts *o = &s->worker->server->opts;
   uint64_t now = loop_ms(s);
   s->sweep_armed = 0;
+  if (s->read_paused && bt_conn_peer_gone(s->conn)) {
+    /* Gone while we were not reading: nothing it sent matters now. */
+    bt_conn_close(s->conn, BT_ERR_CLOSED);
+    return;
+  }
   if (sweep_calls(s, now))
     return;
   if (s->read_paused && o->buffer_timeout_ms &&
@@ -472,6 +479,7 @@ static void unlink_session(srv_session *s) {
 }
 
 static void session_free(srv_session *s) {
+  s->worker->trim_due = 1;
   if (s->listener)
     atomic_fetch_sub(&s->listener->n_conns, 1);
   bt_timer_free(s->sweep);

@@ -115,6 +115,13 @@ int bt_client_call_send_bytes(bt_client_call *call, const uint8_t *bytes,
 int bt_client_call_writable(const bt_client_call *call);
 /* Bytes queued for the server, not yet handed to the connection. */
 size_t bt_client_call_send_queued(const bt_client_call *call);
+/* Proxies: what this call buffers (parts of responses, queued requests)
+ * also counts against server_call's connection budget, so a client cannot
+ * make the proxy hold more upstream than its own connection may (a slow
+ * reader with many paused streams). NULL unlinks; unlink before
+ * server_call ends. */
+typedef struct bt_call bt_call;
+void bt_client_call_charge_to(bt_client_call *call, bt_call *server_call);
 /* Stops granting the server flow-control window for this call's responses
  * until bt_client_call_read_resume (a proxy whose client is not reading). */
 void bt_client_call_read_pause(bt_client_call *call);
