@@ -518,8 +518,8 @@ static void enqueue(bt_channel *ch, bt_client_call *call) {
   if (ch->opts.max_pending && ch->n_pending >= ch->opts.max_pending) {
     char why[300];
     snprintf(why, sizeof(why),
-             "%zu calls already waiting for a stream to %s (max_pending)",
-             ch->n_pending, ch->name);
+             "%zu call%s already waiting for a stream to %s (max_pending)",
+             ch->n_pending, ch->n_pending == 1 ? "" : "s", ch->name);
     cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
     return;
   }

@@ -267,6 +267,13 @@ static void on_connection(uv_stream_t *listener, int status) {
  * buffered bytes were released, hand free memory back. malloc_trim locks
  * each arena briefly; when nothing changed it is not called at all. */
 #define TRIM_INTERVAL_MS 1000
+#if defined(__SANITIZE_ADDRESS__)
+#define BT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BT_ASAN 1
+#endif
+#endif
 #define TRIM_AFTER_RELEASED (8u << 20)
 
 static void trim_tick(uv_timer_t *t) {
@@ -278,7 +285,9 @@ static void trim_tick(uv_timer_t *t) {
     bt_pool_flush();
     bt_arena_cache_flush();
     bt_conn_cache_flush();
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && !defined(BT_ASAN)
+    /* Not under ASan: its allocator replaces glibc's, whose arenas
+     * malloc_trim would walk (and crash in). */
     malloc_trim(0);
 #endif
   }

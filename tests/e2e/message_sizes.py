@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The message-size matrix: every size in every call kind, both ways, against stock peers.
 
-  message_sizes.py --peer=py|node --direction=to_baton|from_baton|through_gateway
+  message_sizes.py --peer=py|node --direction=to_baton|from_baton|through_gateway|through_flow
                    --transport=h2c|tls [--server=PATH] [--client=PATH] [--gateway=PATH]
                    [--descriptors=interop_proto.pb] [--certs-dir=DIR]
                    [--sizes=N,N,...] [--rpc-timeout=SECONDS] [--timeout=SECONDS]
@@ -10,6 +10,10 @@
   from_baton       baton-interop-client (--client) -> stock server (--peer)
   through_gateway  stock client -> baton-gateway (--gateway; one passthrough
                    route for grpc.testing.TestService) -> stock server
+  through_flow     the same, but UnaryCall is a flow whose one step calls the
+                   stock server's UnaryCall: the gateway decodes the request,
+                   builds the step's request, decodes the step's response and
+                   builds its own (the other kinds stay routed)
 
 The peers: py is Debian's python3-grpcio (the client is this script's
 `client` command, the server interop_python_server.py); node is @grpc/grpc-js
@@ -296,6 +300,17 @@ routes:
   - {{ prefix: /grpc.testing.TestService/, backend: interop }}
 """
 
+FLOW_CONFIG = GATEWAY_CONFIG + """\
+forward_metadata: [{pattern_key}]
+flows:
+  grpc.testing.TestService/UnaryCall:
+    steps:
+      - name: echo
+        call: interop grpc.testing.TestService/UnaryCall
+        request: {{ response_size: request.response_size, payload: request.payload }}
+    response: {{ payload: echo.payload }}
+"""
+
 CELL_LINE = re.compile(r"^(PASS|FAIL) (\w+)/(\d+)(?: \((\d+) ms\)|: (.*))$")
 
 
@@ -339,9 +354,11 @@ def start_gateway(args, certs, backend_port):
     descriptors = ge.descriptors_arg(args, work, harness.DEFAULT_PROTO_DIR, INTEROP_PROTOS)
     cfg = work / "sizes.yaml"
 
+    template = FLOW_CONFIG if args.direction == "through_flow" else GATEWAY_CONFIG
+
     def argv(port):
-        cfg.write_text(GATEWAY_CONFIG.format(
-            port=port, descriptors=descriptors, backend=backend_port,
+        cfg.write_text(template.format(
+            port=port, descriptors=descriptors, backend=backend_port, pattern_key=harness.PATTERN_KEY,
             listen_tls=f"tls: {{ cert: {certs.server_crt}, key: {certs.server_key} }}" if certs else "",
             backend_tls=f", tls: {{ ca: {certs.ca}, server_name: localhost }}" if certs else ""))
         return [args.gateway, "--config", cfg]
@@ -383,7 +400,8 @@ def main(argv):
         return client_main(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peer", choices=("py", "node"), required=True, help="the stock gRPC peer")
-    ap.add_argument("--direction", choices=("to_baton", "from_baton", "through_gateway"), required=True)
+    ap.add_argument("--direction", choices=("to_baton", "from_baton", "through_gateway", "through_flow"),
+                    required=True)
     ap.add_argument("--transport", choices=("h2c", "tls"), default="h2c")
     ap.add_argument("--server", help="path of baton-interop-server (to_baton)")
     ap.add_argument("--client", help="path of baton-interop-client (from_baton)")
@@ -395,7 +413,8 @@ def main(argv):
     ap.add_argument("--rpc-timeout", type=float, default=20.0, help="deadline of every call, seconds")
     ap.add_argument("--timeout", type=float, default=100, help="hard limit for the whole run, seconds")
     args = ap.parse_args(argv)
-    need = {"to_baton": "server", "from_baton": "client", "through_gateway": "gateway"}[args.direction]
+    need = {"to_baton": "server", "from_baton": "client", "through_gateway": "gateway",
+            "through_flow": "gateway"}[args.direction]
     if not getattr(args, need):
         ap.error(f"--direction={args.direction} needs --{need}")
 
