@@ -274,6 +274,9 @@ static void on_connection(uv_stream_t *listener, int status) {
 #define BT_ASAN 1
 #endif
 #endif
+#ifdef BT_ASAN
+void __sanitizer_purge_allocator(void); /* compiler-rt / libasan */
+#endif
 #define TRIM_AFTER_RELEASED (8u << 20)
 
 static void trim_tick(uv_timer_t *t) {
@@ -285,9 +288,11 @@ static void trim_tick(uv_timer_t *t) {
     bt_pool_flush();
     bt_arena_cache_flush();
     bt_conn_cache_flush();
-#if defined(__GLIBC__) && !defined(BT_ASAN)
-    /* Not under ASan: its allocator replaces glibc's, whose arenas
-     * malloc_trim would walk (and crash in). */
+#if defined(BT_ASAN)
+    /* ASan's allocator replaces glibc's (whose arenas malloc_trim would
+     * walk, and crash in): it has its own way to give memory back. */
+    __sanitizer_purge_allocator();
+#elif defined(__GLIBC__)
     malloc_trim(0);
 #endif
   }
