@@ -252,6 +252,9 @@ def case_pending_cap(env, check):
           f"call B completed once A freed the stream: {outcome_text(rb, eb)} ({b_ms:.0f} ms after A started)")
     check(b_ms >= hold_ms - 50, f"B ended after A's {hold_ms} ms ({b_ms:.0f} ms)")
     check(not backend_lines(echo, "call", "C"), "call C never reached the backend")
+    # The backend's lines reach us through a reader thread: B's may still be
+    # on their way when B's answer already came.
+    echo.wait_for_line(r"^call \S+ tag=B ", 5)
     out = echo.output().splitlines()
     order = [l.split()[0] + " " + l.split()[2] for l in out if l.startswith(("call ", "done "))]
     check("call tag=B" in order and "done tag=A" in order
