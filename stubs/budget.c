@@ -51,12 +51,6 @@ void bt_budget_release(bt_budget *b, size_t n) {
   note(-(long long)n);
 }
 
-void bt_budget_adjust_shared(bt_budget *b, long long delta) {
-  if (delta < 0 && (size_t)-delta > b->used)
-    delta = -(long long)b->used;
-  b->used += delta;
-}
-
 size_t bt_budget_take_released(void) {
   size_t n = thread_released;
   thread_released = 0;
@@ -83,9 +77,12 @@ static int process_over(size_t limit_num, size_t limit_den) {
 }
 
 int bt_budget_exceeded(const bt_budget *b) {
-  return (b->limit && b->used > b->limit) || process_over(1, 1);
+  return (b && b->limit && b->used > b->limit) || process_over(1, 1);
 }
 
 int bt_budget_relieved(const bt_budget *b) {
-  return (!b->limit || b->used <= b->limit / 2) && !process_over(1, 2);
+  /* The hysteresis is the connection's own: a process over half its limit
+   * because of other connections must not keep this one paused (its
+   * partial messages could never complete and bring the process down). */
+  return (!b->limit || b->used <= b->limit / 2) && !process_over(1, 1);
 }

@@ -23,13 +23,10 @@ typedef struct bt_budget {
 void bt_budget_init(bt_budget *b, size_t limit);
 void bt_budget_charge(bt_budget *b, size_t n);
 void bt_budget_release(bt_budget *b, size_t n);
-/* Bytes already counted for the process under another budget (a proxy's
- * upstream call, counted again for its client's connection): b only. */
-void bt_budget_adjust_shared(bt_budget *b, long long delta);
-/* 1 when b or the process is over its limit. */
+/* 1 when b (may be NULL) or the process is over its limit. */
 int bt_budget_exceeded(const bt_budget *b);
-/* 1 when b and the process are at or below half of their limits: what was
- * stopped because of bt_budget_exceeded may start again. */
+/* 1 when b is at or below half of its limit and the process within its
+ * own: what was stopped because of bt_budget_exceeded may start again. */
 int bt_budget_relieved(const bt_budget *b);
 
 /* The process-wide limit (0: none); set once at start (bt_server_new). */

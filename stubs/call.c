@@ -68,14 +68,19 @@ void srv_call_charge_linked(bt_call *call, long long delta) {
     delta = -(long long)call->linked_charged;
   call->linked_charged += delta;
   if (delta)
-    srv_session_budget(call->sess, delta, 1);
+    srv_session_budget(call->sess, delta);
+}
+
+int srv_call_budget_exceeded(const bt_call *call) {
+  return call->sess ? bt_budget_exceeded(&call->sess->budget)
+                    : bt_budget_exceeded(NULL);
 }
 
 static void charge(bt_call *call, size_t *slot, size_t now_held) {
   long long delta = (long long)now_held - (long long)*slot;
   *slot = now_held;
   if (delta && call->sess)
-    srv_session_budget(call->sess, delta, slot == &call->linked_charged);
+    srv_session_budget(call->sess, delta);
 }
 
 /* The decoder's buffer grows with a message that straddles DATA frames and
@@ -776,12 +781,16 @@ static int check_budget(bt_call *call) {
  * call over its high-water mark waits to be told it may send again. */
 static int queued(bt_call *call, int rv) {
   if (rv != 0) {
+    /* Before the headers when this was the first message: the client gets
+     * the status, not just a reset. */
     srv_call_abort(call, BT_GRPC_RESOURCE_EXHAUSTED,
                    rv == BT_ERR_NOMEM ? "out of memory for a response"
                                       : "response too large",
                    NGHTTP2_INTERNAL_ERROR);
     return rv;
   }
+  /* Headers go with (just before) the first message. */
+  submit_headers(call);
   charge_queue(call);
   nghttp2_session_resume_data(call->sess->h2, call->stream_id);
   mark_dirty(call);
@@ -795,7 +804,6 @@ int bt_call_send(bt_call *call, const ProtobufCMessage *msg) {
     return BT_ERR_STATE;
   if (check_budget(call) != 0)
     return BT_ERR_LIMIT;
-  submit_headers(call);
   return queued(call, bt_sendq_push_message(&call->out, msg, call->gzip));
 }
 
@@ -804,7 +812,6 @@ int bt_call_send_bytes(bt_call *call, const uint8_t *bytes, size_t len) {
     return BT_ERR_STATE;
   if (check_budget(call) != 0)
     return BT_ERR_LIMIT;
-  submit_headers(call);
   return queued(call, bt_sendq_push_bytes(&call->out, bytes, len, call->gzip));
 }
 
@@ -834,7 +841,7 @@ int srv_call_check_writable(bt_call *call) {
   /* Below half the mark again (hysteresis: not one wake-up per frame). */
   size_t high = call->sess->worker->server->opts.stream_buffer;
   if ((high && call->out.bytes > high / 2) ||
-      !bt_budget_relieved(&call->sess->budget))
+      bt_budget_exceeded(&call->sess->budget))
     return 1;
   call->busy++;
   call->on_writable(call, call->on_writable_ud);
@@ -857,6 +864,16 @@ void bt_call_read_resume(bt_call *call) {
     mark_dirty(call);
   }
   call->unconsumed = 0;
+}
+
+void srv_call_reset(bt_call *call, uint32_t h2_code) {
+  if (!call->sess)
+    return;
+  nghttp2_submit_rst_stream(call->sess->h2, NGHTTP2_FLAG_NONE, call->stream_id,
+                            h2_code);
+  call->aborted = 1;
+  release_buffers(call);
+  mark_dirty(call);
 }
 
 void srv_call_abort(bt_call *call, int code, const char *message,

@@ -223,11 +223,13 @@ void cli_channel_unblock(bt_channel *ch, bt_client_call *call) {
   for (bt_client_call **p = &ch->blocked; *p; p = &(*p)->blocked_next) {
     if (*p == call) {
       *p = call->blocked_next;
+      call->blocked_next = NULL;
       break;
     }
   }
+  /* Not found: it is on the list notify_writable is walking, which still
+   * needs its link; it is skipped there once not blocked. */
   call->blocked = 0;
-  call->blocked_next = NULL;
 }
 
 static void notify_writable(bt_channel *ch) {
@@ -236,8 +238,10 @@ static void notify_writable(bt_channel *ch) {
   while (list) {
     bt_client_call *c = list;
     list = c->blocked_next;
-    c->blocked = 0;
     c->blocked_next = NULL;
+    if (!c->blocked)
+      continue; /* taken off (it ended) while waiting here */
+    c->blocked = 0;
     if (cli_call_check_writable(c))
       cli_channel_block(ch, c);
   }
@@ -504,7 +508,8 @@ static void pending_expired(void *ud) {
            ch->name, ch->opts.pending_timeout_ms);
   for (bt_client_call *c = ch->pending, *next; c; c = next) {
     next = c->next;
-    if (now - c->pending_since_ms >= ch->opts.pending_timeout_ms) {
+    uint64_t waited = now > c->pending_since_ms ? now - c->pending_since_ms : 0;
+    if (waited >= ch->opts.pending_timeout_ms) {
       cli_channel_unqueue(ch, c);
       cli_call_fail(c, BT_GRPC_UNAVAILABLE, why);
     }
@@ -513,8 +518,10 @@ static void pending_expired(void *ud) {
 }
 
 static void enqueue(bt_channel *ch, bt_client_call *call) {
-  if (call->pending_since_ms == 0)
-    call->pending_since_ms = uv_now(bt_loop_uv(ch->loop)) | 1;
+  if (!call->was_pending) { /* put back at the tail: its first wait counts */
+    call->was_pending = 1;
+    call->pending_since_ms = uv_now(bt_loop_uv(ch->loop));
+  }
   if (ch->opts.max_pending && ch->n_pending >= ch->opts.max_pending) {
     char why[300];
     snprintf(why, sizeof(why),

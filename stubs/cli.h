@@ -96,6 +96,7 @@ struct bt_client_call {
   int blocked; /* on the channel's blocked list */
   bt_client_call *blocked_next;
   uint64_t pending_since_ms; /* loop time it started waiting for a stream */
+  int was_pending;           /* pending_since_ms is set */
   bt_call *charge_to;        /* a proxied server call sharing what we hold */
   bt_timer *timer;           /* deadline, or the deferred on_done */
   /* response */

@@ -29,25 +29,35 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len);
 
 /* ---- what the call holds against the channel's budget --------------- */
 
-static void charge(bt_client_call *call, size_t *slot, size_t now_held) {
-  long long delta = (long long)now_held - (long long)*slot;
-  *slot = now_held;
-  if (delta > 0)
+/* delta bytes held by call: against the channel's budget, or, for a call
+ * proxied for a client (charge_to), against that client's connection. */
+static void account(bt_client_call *call, long long delta) {
+  if (call->charge_to)
+    srv_call_charge_linked(call->charge_to, delta);
+  else if (delta > 0)
     bt_budget_charge(&call->ch->budget, (size_t)delta);
   else if (delta < 0)
     bt_budget_release(&call->ch->budget, (size_t)-delta);
-  if (delta && call->charge_to)
-    srv_call_charge_linked(call->charge_to, delta);
+}
+
+static void charge(bt_client_call *call, size_t *slot, size_t now_held) {
+  long long delta = (long long)now_held - (long long)*slot;
+  *slot = now_held;
+  if (delta)
+    account(call, delta);
 }
 
 void bt_client_call_charge_to(bt_client_call *call, bt_call *server_call) {
-  if (call->charge_to)
-    srv_call_charge_linked(call->charge_to,
-                           -(long long)(call->in_charged + call->out_charged));
+  long long held = (long long)(call->in_charged + call->out_charged);
+  account(call, -held);
   call->charge_to = server_call;
-  if (server_call)
-    srv_call_charge_linked(server_call,
-                           (long long)(call->in_charged + call->out_charged));
+  account(call, held);
+}
+
+/* Over the budget its bytes count against. */
+static int over_budget(const bt_client_call *call) {
+  return call->charge_to ? srv_call_budget_exceeded(call->charge_to)
+                         : bt_budget_exceeded(&call->ch->budget);
 }
 
 static void charge_decoder(bt_client_call *call) {
@@ -473,7 +483,7 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
  * and the call that tried ends, so a producer that ignores writability
  * cannot grow memory without bound. */
 static int check_budget(bt_client_call *call) {
-  if (!bt_budget_exceeded(&call->ch->budget))
+  if (!over_budget(call))
     return 0;
   char why[200];
   snprintf(why, sizeof(why),
@@ -519,8 +529,7 @@ int bt_client_call_writable(const bt_client_call *call) {
   if (call->send_closed || call->state == CC_DONE)
     return 0;
   size_t high = call->ch->opts.stream_buffer;
-  return (!high || call->out.bytes < high) &&
-         !bt_budget_exceeded(&call->ch->budget);
+  return (!high || call->out.bytes < high) && !over_budget(call);
 }
 
 size_t bt_client_call_send_queued(const bt_client_call *call) {
@@ -531,8 +540,7 @@ int cli_call_check_writable(bt_client_call *call) {
   if (!call->cbs.on_writable || call->send_closed || call->state == CC_DONE)
     return 0;
   size_t high = call->ch->opts.stream_buffer;
-  if ((high && call->out.bytes > high / 2) ||
-      !bt_budget_relieved(&call->ch->budget))
+  if ((high && call->out.bytes > high / 2) || over_budget(call))
     return 1;
   call->cbs.on_writable(call, call->ud);
   return 0;

@@ -64,8 +64,7 @@ bt_server *bt_server_new(const bt_server_opts *opts) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     s->opts.workers = n > 0 ? (int)n : 1;
   }
-  if (s->opts.process_buffer)
-    bt_budget_set_process_limit(s->opts.process_buffer);
+  bt_budget_set_process_limit(s->opts.process_buffer);
   return s;
 }
 
@@ -261,10 +260,12 @@ static void on_connection(uv_stream_t *listener, int status) {
   srv_session_accept(w, listener, l);
 }
 
-/* glibc keeps what was freed (and raises its mmap threshold after large
- * frees), so after an attack, or a burst of large messages, the process
- * would keep its peak RSS: once a second, after connections closed or many
- * buffered bytes were released, hand free memory back. malloc_trim locks
+/* Once a second: connections holding too much of a process over its
+ * budget are made to shed (see srv_session_process_over), and memory is
+ * handed back. glibc keeps what was freed (and raises its mmap threshold
+ * after large frees), so after an attack, or a burst of large messages, the
+ * process would keep its peak RSS: after connections closed or many
+ * buffered bytes were released, free memory goes back. malloc_trim locks
  * each arena briefly; when nothing changed it is not called at all. */
 #define TRIM_INTERVAL_MS 1000
 #if defined(__SANITIZE_ADDRESS__)
@@ -281,6 +282,11 @@ void __sanitizer_purge_allocator(void); /* compiler-rt / libasan */
 
 static void trim_tick(uv_timer_t *t) {
   srv_worker *w = t->data;
+  /* Connections that hold much but stopped charging (a response queue a
+   * client never reads) are found here when the process is over budget. */
+  if (bt_budget_exceeded(NULL))
+    for (srv_session *s = w->sessions; s; s = s->next)
+      srv_session_process_over(s);
   size_t released = bt_budget_take_released();
   if (w->trim_due || released >= TRIM_AFTER_RELEASED) {
     w->trim_due = 0;
@@ -364,6 +370,9 @@ static void *worker_main(void *arg) {
    * The loop itself is freed by bt_server_free, after the join: until then
    * a late bt_server_shutdown may still touch its wakeup handle. */
   uv_run(bt_loop_uv(w->loop), UV_RUN_DEFAULT);
+  /* What this thread charged and released is in the process count, not
+   * left in its batch (a later server in the process starts from 0). */
+  bt_budget_flush_thread();
   srv_session_worker_clear(w);
   bt_free(w->listen_handles);
   return NULL;

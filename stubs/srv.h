@@ -183,16 +183,17 @@ struct bt_call {
 };
 
 /* srv_session.c */
-/* The call's budget changed by delta bytes (charge > 0, release < 0).
- * shared: bytes the process already counts elsewhere (a linked client
- * call's), added to the connection's count only. */
-void srv_session_budget(srv_session *s, long long delta, int shared);
+/* The call's budget changed by delta bytes (charge > 0, release < 0). */
+void srv_session_budget(srv_session *s, long long delta);
 /* Puts the call on (takes it off) the list told when it can send again. */
 void srv_session_block(srv_session *s, bt_call *call);
 void srv_session_unblock(srv_session *s, bt_call *call);
 /* A stream was reset for the client's fault (bad framing, over a limit):
  * counted as a glitch. */
 void srv_session_glitch(srv_session *s);
+/* The process is over its buffer budget: a connection holding more than
+ * its share stops being read and sheds after the grace period. */
+void srv_session_process_over(srv_session *s);
 /* Arms the per-session timer that enforces stream timeouts and the budget. */
 void srv_session_sweep_start(srv_session *s);
 /* Reports a line through the server's logger. */
@@ -220,11 +221,18 @@ void srv_call_end_of_input(bt_call *call);
  * nothing was sent yet, else RST_STREAM h2_code; the handler sees a cancel. */
 void srv_call_abort(bt_call *call, int code, const char *message,
                     uint32_t h2_code);
+/* Resets the stream of a call whose status was already sent (it waits
+ * behind messages the client does not read) and drops what it queued. */
+void srv_call_reset(bt_call *call, uint32_t h2_code);
 /* Bytes this call holds against the connection's budget. */
 size_t srv_call_charged(const bt_call *call);
 /* A client call proxied for this one holds delta more (or fewer) bytes:
- * they count against this call's connection too (bt_client_call_charge_to). */
+ * they count against this call's connection (and the process) instead of
+ * the client call's channel (bt_client_call_charge_to). */
 void srv_call_charge_linked(bt_call *call, long long delta);
+/* 1 when the call's connection (or, once its stream is gone, the process)
+ * is over its buffer budget. */
+int srv_call_budget_exceeded(const bt_call *call);
 /* Fires on_writable if the call can send again; returns 1 when it is still
  * blocked. */
 int srv_call_check_writable(bt_call *call);

@@ -57,10 +57,16 @@ void srv_session_glitch(srv_session *s) {
 
 /* ---- the buffer budget ----------------------------------------------- */
 
-void srv_session_budget(srv_session *s, long long delta, int shared) {
-  if (shared)
-    bt_budget_adjust_shared(&s->budget, delta);
-  else if (delta > 0)
+/* Connections open on every listener of the server (all workers). */
+static size_t open_connections(const bt_server *server) {
+  size_t n = 0;
+  for (size_t i = 0; i < server->n_listeners; i++)
+    n += atomic_load(&server->listeners[i].n_conns);
+  return n ? n : 1;
+}
+
+void srv_session_budget(srv_session *s, long long delta) {
+  if (delta > 0)
     bt_budget_charge(&s->budget, (size_t)delta);
   else if (delta < 0)
     bt_budget_release(&s->budget, (size_t)-delta);
@@ -73,6 +79,22 @@ void srv_session_budget(srv_session *s, long long delta, int shared) {
   }
 }
 
+void srv_session_process_over(srv_session *s) {
+  if (s->read_paused || s->budget.used == 0)
+    return;
+  size_t share =
+      bt_budget_process_limit() / open_connections(s->worker->server);
+  if (s->budget.used <= share)
+    return;
+  /* Holding more than its share of a process over budget, though within
+   * its own: stop reading it too, and shed after the grace period like a
+   * connection over its own budget. */
+  s->read_paused = 1;
+  s->over_since_ms = loop_ms(s);
+  bt_conn_pause_reading(s->conn);
+  srv_session_sweep_start(s);
+}
+
 static void maybe_resume_reading(srv_session *s) {
   if (s->read_paused && bt_budget_relieved(&s->budget)) {
     s->read_paused = 0;
@@ -83,13 +105,21 @@ static void maybe_resume_reading(srv_session *s) {
 
 /* Over budget for longer than the grace period: reset the calls holding the
  * most until the connection is within its budget. When only the process is
- * over, a connection sheds only calls that hold a real share of it, so the
- * connections that are merely paused keep their calls. */
+ * over, each connection sheds down to its fair share of the process budget
+ * (the limit over the connections open), so an attacker spread over many
+ * connections, each under its own budget, loses its calls and the others
+ * keep theirs. */
 static void shed_largest(srv_session *s) {
-  const bt_server_opts *o = &s->worker->server->opts;
+  const bt_server *server = s->worker->server;
+  const bt_server_opts *o = &server->opts;
   int own = s->budget.limit && s->budget.used > s->budget.limit;
-  size_t floor = own ? 0 : o->connection_buffer / 4;
-  while (bt_budget_exceeded(&s->budget)) {
+  size_t floor = s->budget.limit / 2; /* where reading resumes */
+  if (!own) {
+    floor = bt_budget_process_limit() / open_connections(server);
+    if (s->budget.limit && floor > s->budget.limit / 2)
+      floor = s->budget.limit / 2;
+  }
+  while (s->budget.used > floor && (own || bt_budget_exceeded(&s->budget))) {
     bt_call *largest = NULL;
     size_t most = 0;
     for (bt_call *c = s->calls; c; c = c->next) {
@@ -99,13 +129,12 @@ static void shed_largest(srv_session *s) {
         largest = c;
       }
     }
-    if (!largest || most <= floor)
+    if (!largest)
       break;
-    char msg[160];
+    char msg[200];
     snprintf(msg, sizeof(msg),
-             "connection over its buffer budget (%zu bytes) for %u ms: "
-             "this call held %zu bytes",
-             o->connection_buffer, o->buffer_timeout_ms, most);
+             "%s over its buffer budget for %u ms: this call held %zu bytes",
+             own ? "connection" : "process", o->buffer_timeout_ms, most);
     srv_call_abort(largest, BT_GRPC_RESOURCE_EXHAUSTED, msg,
                    NGHTTP2_ENHANCE_YOUR_CALM);
   }
@@ -130,13 +159,14 @@ static int sweep_calls(srv_session *s, uint64_t now) {
   for (bt_call *c = s->calls, *next; c; c = next) {
     next = c->next;
     if (c->status_sent) {
-      /* Answered, but the client never ended its side (plain HTTP answers
-       * are not reset at once): the idle timeout ends the stream. */
-      if (c->http_only && o->stream_idle_timeout_ms &&
+      /* Answered, but the stream is still open: a client that never ends
+       * its side (plain HTTP answers are not reset at once), or one that
+       * does not read, so the status waits behind queued messages. The
+       * idle timeout ends it and drops what waited. */
+      if (o->stream_idle_timeout_ms &&
           now - c->active_ms >= o->stream_idle_timeout_ms) {
-        nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, c->stream_id,
-                                  NGHTTP2_CANCEL);
         c->active_ms = now; /* once */
+        srv_call_reset(c, NGHTTP2_CANCEL);
       }
       continue;
     }
@@ -168,6 +198,8 @@ static int sweep_calls(srv_session *s, uint64_t now) {
   return 0;
 }
 
+static void notify_writable(srv_session *s);
+
 static void sweep(void *ud) {
   srv_session *s = ud;
   const bt_server_opts *o = &s->worker->server->opts;
@@ -178,8 +210,15 @@ static void sweep(void *ud) {
     bt_conn_close(s->conn, BT_ERR_CLOSED);
     return;
   }
-  if (sweep_calls(s, now))
+  /* While we do not read a connection because the process (not its own
+   * traffic) is over budget, its streams cannot make progress through no
+   * fault of theirs: the grace period decides instead of the timeouts. A
+   * connection that filled its own budget is timed out as usual. */
+  int own_over = s->budget.limit && s->budget.used > s->budget.limit;
+  if ((!s->read_paused || own_over) && sweep_calls(s, now))
     return;
+  if (s->blocked)
+    notify_writable(s); /* relief may have come from elsewhere */
   if (s->read_paused && o->buffer_timeout_ms &&
       now - s->over_since_ms >= o->buffer_timeout_ms)
     shed_largest(s);
@@ -192,7 +231,7 @@ static void sweep(void *ud) {
 void srv_session_sweep_start(srv_session *s) {
   const bt_server_opts *o = &s->worker->server->opts;
   if (!o->request_header_timeout_ms && !o->stream_idle_timeout_ms &&
-      !s->read_paused)
+      !s->read_paused && !s->blocked)
     return;
   if (s->sweep_armed)
     return;
@@ -210,17 +249,20 @@ void srv_session_block(srv_session *s, bt_call *call) {
   call->blocked = 1;
   call->blocked_next = s->blocked;
   s->blocked = call;
+  srv_session_sweep_start(s); /* relief that comes from elsewhere */
 }
 
 void srv_session_unblock(srv_session *s, bt_call *call) {
   for (bt_call **p = &s->blocked; *p; p = &(*p)->blocked_next) {
     if (*p == call) {
       *p = call->blocked_next;
+      call->blocked_next = NULL;
       break;
     }
   }
+  /* Not found: it is on the list notify_writable is walking, which still
+   * needs its link; it is skipped there once not blocked. */
   call->blocked = 0;
-  call->blocked_next = NULL;
 }
 
 /* After output went out: tell the calls that can send again. */
@@ -230,8 +272,10 @@ static void notify_writable(srv_session *s) {
   while (list) {
     bt_call *c = list;
     list = c->blocked_next;
-    c->blocked = 0;
     c->blocked_next = NULL;
+    if (!c->blocked)
+      continue; /* taken off while waiting here */
+    c->blocked = 0;
     if (srv_call_check_writable(c) && c->sess == s)
       srv_session_block(s, c);
   }
