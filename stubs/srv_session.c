@@ -176,12 +176,9 @@ static int sweep_calls(srv_session *s, uint64_t now) {
     if (waiting && o->request_header_timeout_ms &&
         now - c->started_ms >= o->request_header_timeout_ms) {
       if (c->state == CALL_HEADERS) {
-        /* The header block never ended: nothing else may be sent on this
-         * connection until it does, so the connection goes. */
-        srv_log(s->worker->server, 1,
-                "%s: request headers not complete within %u ms: closing the "
-                "connection",
-                bt_conn_peer(s->conn), o->request_header_timeout_ms);
+        /* The header block never ended: the client may send nothing else
+         * on this connection until it does, so the connection goes. (Not
+         * logged: a line per attacking connection is a flood of its own.) */
         terminate(s, NGHTTP2_ENHANCE_YOUR_CALM);
         return 1;
       }
