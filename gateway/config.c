@@ -915,8 +915,10 @@ static void check_routes(cfg *g) {
   for (size_t i = 0; i < c->n_routes; i++) {
     gw_route_config *r = &c->routes[i];
     /* limits may come after routes in the file: resolved once all is read. */
-    if (r->timeout_ms == GW_TIMEOUT_UNSET)
+    if (r->timeout_ms == GW_TIMEOUT_UNSET) {
       r->timeout_ms = c->route_timeout_ms;
+      r->timeout_is_default = 1;
+    }
     if (r->backend && !gw_config_backend(c, r->backend)) {
       char hint[96];
       did_you_mean(hint, sizeof(hint), r->backend, strlen(r->backend), names,

@@ -57,11 +57,12 @@ typedef struct gw_backend_config {
 #define GW_TIMEOUT_UNSET UINT32_MAX
 
 typedef struct gw_route_config {
-  const char *prefix;   /* "/pkg.Service/" or "/pkg.Service/Method" */
-  const char *backend;  /* a key of backends */
-  size_t backend_index; /* into backends, resolved at load */
-  uint32_t timeout_ms;  /* 0: only the client's deadline (resolved from
-                           limits.route_timeout when unset) */
+  const char *prefix;     /* "/pkg.Service/" or "/pkg.Service/Method" */
+  const char *backend;    /* a key of backends */
+  size_t backend_index;   /* into backends, resolved at load */
+  uint32_t timeout_ms;    /* 0: only the client's deadline (resolved from
+                             limits.route_timeout when unset) */
+  int timeout_is_default; /* timeout_ms came from limits.route_timeout */
   int line;
 } gw_route_config;
 

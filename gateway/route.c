@@ -156,7 +156,7 @@ static const bt_metadata *upstream_metadata(bt_call *call) {
   for (i = 0; i < n; i++) {
     const char *key;
     bt_metadata_at(md, i, &key, NULL, NULL);
-    if (strncmp(key, "baton-", 6) == 0)
+    if (key[0] == 'b' && strncmp(key, "baton-", 6) == 0)
       break;
   }
   if (i == n)
@@ -193,13 +193,20 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
     return;
   }
   int64_t deadline = bt_call_deadline(call);
-  if (route->timeout_ms) {
+  bt_call_opts opts = {.metadata = upstream_metadata(call),
+                       .single_response = b && b->single_response};
+  if (route->timeout_ms && deadline == INT64_MAX && route->timeout_is_default) {
+    /* The default route timeout is the gateway's own bound on what a call
+     * may hold: for a client that set no deadline it is enforced on the
+     * client's call, to within a second and without a timer per call (the
+     * backend call is cancelled with it), not sent as a grpc-timeout nobody
+     * asked for. A route's own timeout is propagated. */
+    bt_call_expire_after(call, route->timeout_ms);
+  } else if (route->timeout_ms) {
     int64_t d = bt_now_ns() + (int64_t)route->timeout_ms * 1000000;
     if (d < deadline)
       deadline = d;
   }
-  bt_call_opts opts = {.metadata = upstream_metadata(call),
-                       .single_response = b && b->single_response};
   if (deadline != INT64_MAX) {
     opts.timeout_ns = deadline - bt_now_ns();
     if (opts.timeout_ns <= 0)

@@ -6,18 +6,35 @@
 
 static atomic_size_t process_used;
 static atomic_size_t process_limit;
+/* Whether process_used is over the limit: recomputed whenever the count
+ * moves (a step at a time), so the hot path reads one flag instead of two
+ * counters. */
+static atomic_int process_state;
+#define OVER 1
+
+static void update_state(size_t used) {
+  size_t limit = atomic_load_explicit(&process_limit, memory_order_relaxed);
+  if (used > SIZE_MAX / 2)
+    used = 0; /* a thread's releases published before another's charges */
+  atomic_store_explicit(&process_state, limit && used > limit ? OVER : 0,
+                        memory_order_relaxed);
+}
 /* This thread's charges not yet added to process_used (may be negative). */
 static _Thread_local long long thread_pending;
 static _Thread_local size_t thread_released;
 
 static void publish(void) {
+  size_t used;
   if (thread_pending >= 0)
-    atomic_fetch_add_explicit(&process_used, (size_t)thread_pending,
-                              memory_order_relaxed);
+    used = atomic_fetch_add_explicit(&process_used, (size_t)thread_pending,
+                                     memory_order_relaxed) +
+           (size_t)thread_pending;
   else
-    atomic_fetch_sub_explicit(&process_used, (size_t)-thread_pending,
-                              memory_order_relaxed);
+    used = atomic_fetch_sub_explicit(&process_used, (size_t)-thread_pending,
+                                     memory_order_relaxed) -
+           (size_t)-thread_pending;
   thread_pending = 0;
+  update_state(used);
 }
 
 static void note(long long delta) {
@@ -59,6 +76,7 @@ size_t bt_budget_take_released(void) {
 
 void bt_budget_set_process_limit(size_t limit) {
   atomic_store_explicit(&process_limit, limit, memory_order_relaxed);
+  update_state(bt_budget_process_used());
 }
 
 size_t bt_budget_process_limit(void) {
@@ -71,18 +89,18 @@ size_t bt_budget_process_used(void) {
   return used > SIZE_MAX / 2 ? 0 : used;
 }
 
-static int process_over(size_t limit_num, size_t limit_den) {
-  size_t limit = bt_budget_process_limit();
-  return limit && bt_budget_process_used() > limit / limit_den * limit_num;
+static int process_is(int bit) {
+  return (atomic_load_explicit(&process_state, memory_order_relaxed) & bit) !=
+         0;
 }
 
 int bt_budget_exceeded(const bt_budget *b) {
-  return (b && b->limit && b->used > b->limit) || process_over(1, 1);
+  return (b && b->limit && b->used > b->limit) || process_is(OVER);
 }
 
 int bt_budget_relieved(const bt_budget *b) {
   /* The hysteresis is the connection's own: a process over half its limit
    * because of other connections must not keep this one paused (its
    * partial messages could never complete and bring the process down). */
-  return (!b->limit || b->used <= b->limit / 2) && !process_over(1, 1);
+  return (!b->limit || b->used <= b->limit / 2) && !process_is(OVER);
 }

@@ -96,6 +96,8 @@ static void charge_queue(bt_call *call) {
 /* Drops what can no longer be delivered or sent and gives it back to the
  * budget: the stream is gone or the call was aborted. */
 static void release_buffers(bt_call *call) {
+  if (srv_call_charged(call) == 0 && !call->in.dec.buf && !call->out.head)
+    return; /* the common end of a call: nothing held */
   bt_msgin_clear(&call->in);
   bt_sendq_clear(&call->out);
   charge_decoder(call);
@@ -297,8 +299,10 @@ ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
   (void)user_data;
   bt_call *call = source->ptr;
   size_t n = bt_sendq_read(&call->out, buf, length);
-  if (n)
+  if (n) {
     charge_queue(call);
+    call->active_ms = uv_now(bt_loop_uv(call->loop)); /* frames go out */
+  }
   if (call->out.bytes > 0 || !call->status_pending)
     return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
   /* Everything is out and the status is known: the trailers follow this
@@ -848,6 +852,14 @@ int srv_call_check_writable(bt_call *call) {
   call->busy--;
   maybe_free(call);
   return 0;
+}
+
+void bt_call_expire_after(bt_call *call, uint32_t ms) {
+  if (!call->sess)
+    return;
+  call->expire_ms = uv_now(bt_loop_uv(call->loop)) + ms;
+  call->sess->expiring = 1;
+  srv_session_sweep_start(call->sess);
 }
 
 void bt_call_read_pause(bt_call *call) {

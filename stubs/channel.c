@@ -185,10 +185,10 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
   (void)flags;
-  (void)user_data;
-  /* The connection window is granted as bytes arrive; each stream's as its
-   * call hands them on (cli_conn_consume). */
-  nghttp2_session_consume_connection(h2, len);
+  /* The connection window is granted as bytes arrive (once per read, in
+   * conn_read); each stream's as its call hands them on (cli_conn_consume). */
+  cli_conn *cc = user_data;
+  cc->conn_unconsumed += len;
   bt_client_call *call = stream_call(h2, stream_id);
   if (call)
     cli_call_data(call, data, len);
@@ -319,6 +319,10 @@ static void conn_flush(bt_conn *c, void *ud) {
 static int conn_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
   cli_conn *cc = ud;
   ssize_t n = nghttp2_session_mem_recv(cc->h2, data, len);
+  if (cc->conn_unconsumed) {
+    nghttp2_session_consume_connection(cc->h2, cc->conn_unconsumed);
+    cc->conn_unconsumed = 0;
+  }
   if (n < 0) {
     produce(cc);
     return BT_ERR_H2;

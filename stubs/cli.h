@@ -62,7 +62,8 @@ struct cli_conn {
   int ready;
   int goaway;
   size_t active;
-  bt_client_call *calls; /* calls with a stream on this connection */
+  bt_client_call *calls;  /* calls with a stream on this connection */
+  size_t conn_unconsumed; /* DATA of this read, granted again after it */
 };
 
 typedef enum {

@@ -72,12 +72,15 @@ static void charge_queue(bt_client_call *call) {
  * decoded, and its bytes go back to the budget while the channel, which may
  * be freed before on_done runs, is still there. */
 static void release_buffers(bt_client_call *call) {
+  if (call->blocked)
+    cli_channel_unblock(call->ch, call);
+  if (call->in_charged == 0 && call->out_charged == 0 && !call->in.dec.buf &&
+      !call->out.head)
+    return; /* the common end of a call: nothing held */
   bt_sendq_clear(&call->out);
   bt_msgin_clear(&call->in);
   charge_queue(call);
   charge_decoder(call);
-  if (call->blocked)
-    cli_channel_unblock(call->ch, call);
 }
 
 static void call_free(bt_client_call *call) {

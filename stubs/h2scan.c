@@ -15,6 +15,9 @@ void bt_h2scan_init(bt_h2scan *s) {
 }
 
 static int was_ended(const bt_h2scan *s, int32_t stream) {
+  /* Most frames are for a stream newer than every ended one. */
+  if (stream > s->ended_max)
+    return 0;
   for (size_t i = 0; i < BT_H2SCAN_ENDED; i++)
     if (s->ended[i] == stream)
       return 1;
@@ -22,8 +25,11 @@ static int was_ended(const bt_h2scan *s, int32_t stream) {
 }
 
 static void remember_ended(bt_h2scan *s, int32_t stream) {
-  if (!was_ended(s, stream))
-    s->ended[s->ended_next++ % BT_H2SCAN_ENDED] = stream;
+  if (was_ended(s, stream))
+    return;
+  s->ended[s->ended_next++ % BT_H2SCAN_ENDED] = stream;
+  if (stream > s->ended_max)
+    s->ended_max = stream;
 }
 
 /* A HEADERS frame on a stream below the highest one opened: trailers of a
@@ -52,11 +58,13 @@ static int32_t be31(const uint8_t *p) {
                    (uint32_t)p[2] << 8 | p[3]);
 }
 
-/* A whole frame header arrived: judge what can be judged from it. */
-static bt_h2scan_verdict on_header(bt_h2scan *s) {
-  uint8_t type = s->hdr[3], flags = s->hdr[4];
-  int32_t stream = be31(s->hdr + 5);
-  s->payload_left = be24(s->hdr);
+/* A whole frame header arrived (at hdr, 9 bytes): judge what can be judged
+ * from it. */
+static bt_h2scan_verdict on_header(bt_h2scan *s, const uint8_t *hdr) {
+  uint8_t type = hdr[3], flags = hdr[4];
+  int32_t stream = be31(hdr + 5);
+  s->type = type;
+  s->payload_left = be24(hdr);
   s->stream = stream;
   if ((type == T_DATA || type == T_HEADERS) && stream > 0 &&
       was_ended(s, stream))
@@ -94,7 +102,20 @@ bt_h2scan_verdict bt_h2scan_feed(bt_h2scan *s, const uint8_t *data, size_t len,
     i = n;
   }
   while (i < len) {
-    if (s->hdr_have < 9) {
+    if (s->hdr_have == 0 && len - i >= 9) {
+      /* The usual case: a whole header in this piece, read in place. */
+      frame_start = i;
+      bt_h2scan_verdict v = on_header(s, data + i);
+      i += 9;
+      if (v != BT_H2SCAN_OK) {
+        *ok_len = frame_start;
+        return v;
+      }
+      if (s->payload_left > 0)
+        s->hdr_have = 9;
+      else
+        continue;
+    } else if (s->hdr_have < 9) {
       if (s->hdr_have == 0)
         frame_start = i;
       size_t n = 9 - s->hdr_have;
@@ -105,7 +126,7 @@ bt_h2scan_verdict bt_h2scan_feed(bt_h2scan *s, const uint8_t *data, size_t len,
       i += n;
       if (s->hdr_have < 9)
         break;
-      bt_h2scan_verdict v = on_header(s);
+      bt_h2scan_verdict v = on_header(s, s->hdr);
       if (v != BT_H2SCAN_OK) {
         /* A header that straddled feeds began before this one: nothing of
          * this feed is safe to hand on then. */
@@ -117,7 +138,7 @@ bt_h2scan_verdict bt_h2scan_feed(bt_h2scan *s, const uint8_t *data, size_t len,
       continue;
     }
     /* Payload: the five bytes of a PRIORITY frame are kept. */
-    if (s->hdr[3] == T_PRIORITY && s->pri_have < 5) {
+    if (s->type == T_PRIORITY && s->pri_have < 5) {
       size_t n = 5 - s->pri_have;
       if (n > len - i)
         n = len - i;

@@ -44,6 +44,8 @@ typedef struct bt_h2scan {
   size_t pri_have;
   int32_t ended[BT_H2SCAN_ENDED]; /* streams the client finished */
   unsigned ended_next;
+  int32_t ended_max; /* the highest of them */
+  uint8_t type;      /* of the frame whose payload is being skipped */
   int32_t opened[BT_H2SCAN_OPENED]; /* streams opened, in order */
   unsigned opened_next;
   int32_t max_opened;

@@ -95,9 +95,11 @@ struct srv_session {
   bt_ratelim glitches;    /* protocol glitches the client caused */
   bt_budget budget;       /* bytes buffered for this connection */
   int read_paused;        /* stopped reading: over budget */
+  size_t conn_unconsumed; /* DATA of this read, granted again after it */
   uint64_t over_since_ms; /* when the budget was first exceeded; 0 = not */
   bt_timer *sweep;        /* stream timeouts and the budget, while streams */
   int sweep_armed;
+  int expiring;     /* a call has an expire_ms: the sweep must run */
   bt_call *blocked; /* calls waiting for on_writable (via blocked_next) */
   bt_h2scan scan;   /* what nghttp2 does not check for us (h2scan.h) */
   int scan_failed;  /* the scanner found a connection error */
@@ -142,6 +144,7 @@ struct bt_call {
   int read_paused;   /* bt_call_read_pause: window not granted */
   size_t unconsumed; /* bytes received while paused, window not granted */
   uint64_t started_ms, active_ms; /* loop time: first frame, last frame */
+  uint64_t expire_ms;             /* bt_call_expire_after; 0: none */
   const ProtobufCMessage *unary_req;
   const uint8_t *unary_bytes; /* raw unary methods */
   size_t unary_len;

@@ -190,6 +190,10 @@ static int sweep_calls(srv_session *s, uint64_t now) {
       snprintf(msg, sizeof(msg), "stream idle for %u ms",
                o->stream_idle_timeout_ms);
       srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
+    } else if (c->expire_ms && now >= c->expire_ms) {
+      snprintf(msg, sizeof(msg), "call ran past the server's limit of %llu ms",
+               (unsigned long long)(c->expire_ms - c->started_ms));
+      srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
     }
   }
   return 0;
@@ -228,7 +232,7 @@ static void sweep(void *ud) {
 void srv_session_sweep_start(srv_session *s) {
   const bt_server_opts *o = &s->worker->server->opts;
   if (!o->request_header_timeout_ms && !o->stream_idle_timeout_ms &&
-      !s->read_paused && !s->blocked)
+      !s->read_paused && !s->blocked && !s->expiring)
     return;
   if (s->sweep_armed)
     return;
@@ -376,10 +380,11 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
   (void)flags;
-  (void)user_data;
-  /* The connection window is granted as bytes arrive: what a connection may
-   * hold is bounded by its budget and each stream's own window. */
-  nghttp2_session_consume_connection(h2, len);
+  /* The connection window is granted as bytes arrive (once per read, in
+   * session_read): what a connection may hold is bounded by its budget and
+   * each stream's own window. */
+  srv_session *s = user_data;
+  s->conn_unconsumed += len;
   bt_call *call = nghttp2_session_get_stream_user_data(h2, stream_id);
   if (call)
     srv_call_data(call, data, len);
@@ -390,16 +395,16 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
 
 static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame,
                          void *user_data) {
-  srv_session *s = user_data;
-  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+  (void)user_data;
+  /* (A call's activity on the way out is noted where its frames are made:
+   * srv_call_read_data.) */
+  if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+      !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return 0;
   bt_call *call = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
-  if (call)
-    call->active_ms = loop_ms(s);
   /* After a complete gRPC response, tell a client that is still sending to
    * stop (RFC 9113 8.1: RST_STREAM NO_ERROR). */
-  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
-      !(call && call->http_only) &&
+  if (!(call && call->http_only) &&
       nghttp2_session_get_stream_remote_close(h2, frame->hd.stream_id) == 0)
     nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                               NGHTTP2_NO_ERROR);
@@ -473,6 +478,10 @@ static int session_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
   for (; priorities < s->scan.priority_frames && !s->goaway; priorities++)
     srv_session_glitch(s);
   ssize_t n = nghttp2_session_mem_recv(s->h2, data, ok);
+  if (s->conn_unconsumed) {
+    nghttp2_session_consume_connection(s->h2, s->conn_unconsumed);
+    s->conn_unconsumed = 0;
+  }
   if (n >= 0 && v != BT_H2SCAN_OK)
     scan_verdict(s, v);
   if (n < 0) {

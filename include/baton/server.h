@@ -228,6 +228,12 @@ int bt_call_writable(const bt_call *call);
 /* Bytes queued for the client, not yet handed to the connection. */
 size_t bt_call_send_queued(const bt_call *call);
 void bt_call_on_writable(bt_call *call, bt_call_event_fn fn, void *ud);
+/* A bound on how long the call may run, the server's own (a proxy's
+ * default timeout): past it the call ends with DEADLINE_EXCEEDED (the
+ * handler sees a cancel). Checked by the connection's sweep, to within a
+ * second, so it costs no timer of its own; for an exact deadline use the
+ * client's grpc-timeout or a timer. */
+void bt_call_expire_after(bt_call *call, uint32_t ms);
 /* Stops granting the client flow-control window for this call (messages
  * already allowed still arrive) until bt_call_read_resume: a proxy pauses
  * the side whose output it cannot pass on. */

@@ -334,8 +334,9 @@ def case_route_timeout_default(env, check):
           f"default, client deadline 10 s: the backend got {rem} ms (the client's deadline)")
     r = raw_unary(ch2, f"{SVC}/EmptyCall")(b"", metadata=md("default-nodeadline"))
     rem = echo_of(r)["remaining_ms"]
-    check(rem is not None and 50000 <= rem <= 60000,
-          f"default, no client deadline: the backend got {rem} ms, want the 60 s default route_timeout")
+    check(rem is None,
+          f"default, no client deadline: the backend got no deadline ({rem}): the 60 s default "
+          f"route_timeout is the gateway's own bound, enforced by resetting the call")
     ch2.close()
     harness.log(f"timing: route_timeout answered in {', '.join(f'{t:.0f}' for t in timings)} ms")
 
