@@ -29,6 +29,32 @@
 
 find_program(BATON_PROTOC_GEN_C protoc-gen-c REQUIRED)
 
+# Where protobuf's own .proto files are (descriptor.proto, plugin.proto): from
+# protobuf's pkg-config file when there is one, else the compiler's paths.
+pkg_check_modules(PROTOBUF QUIET protobuf)
+find_path(BATON_PROTOBUF_INCLUDE_DIR google/protobuf/descriptor.proto
+  HINTS ${PROTOBUF_INCLUDEDIR} ${PROTOBUF_INCLUDE_DIRS} REQUIRED)
+
+# baton_descriptor_pb: descriptor.proto in protobuf-c, generated and compiled
+# once for the two that read descriptors: protoc-gen-baton (protoc's request)
+# and the gateway's registry (the descriptor sets it loads).
+set(BATON_DESCRIPTOR_GEN ${PROJECT_BINARY_DIR}/descriptor-gen)
+add_custom_command(
+  OUTPUT ${BATON_DESCRIPTOR_GEN}/google/protobuf/descriptor.pb-c.c
+         ${BATON_DESCRIPTOR_GEN}/google/protobuf/descriptor.pb-c.h
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${BATON_DESCRIPTOR_GEN}
+  COMMAND ${PROTOC} -I${BATON_PROTOBUF_INCLUDE_DIR}
+    --plugin=protoc-gen-c=${BATON_PROTOC_GEN_C} --c_out=${BATON_DESCRIPTOR_GEN}
+    google/protobuf/descriptor.proto
+  DEPENDS ${BATON_PROTOBUF_INCLUDE_DIR}/google/protobuf/descriptor.proto
+  COMMENT "protoc-c: descriptor.proto"
+  VERBATIM)
+add_library(baton_descriptor_pb STATIC ${BATON_DESCRIPTOR_GEN}/google/protobuf/descriptor.pb-c.c)
+target_include_directories(baton_descriptor_pb PUBLIC ${BATON_DESCRIPTOR_GEN})
+target_link_libraries(baton_descriptor_pb PUBLIC PkgConfig::PROTOBUFC)
+# protoc-c's generated code is not ours to warn about.
+target_compile_options(baton_descriptor_pb PRIVATE -Wno-error)
+
 function(baton_add_proto_library target)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "" "" "PROTOS;IMPORT_DIRS")
   if(ARG_UNPARSED_ARGUMENTS)

@@ -1,7 +1,6 @@
 /* main.c: the baton-gateway program: flags, signals, and the gateway's
  * lifetime. `--check` loads everything and reports every error, like
  * `nginx -t`. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +10,6 @@
 #include "gateway.h"
 
 #define BATON_VERSION "0.1.0"
-
-static gw_gateway *running;
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -30,12 +27,6 @@ static void usage(FILE *out) {
           "\n"
           "SIGTERM or SIGINT drains (GOAWAY, in-flight calls finish) and "
           "exits.\n");
-}
-
-static void on_signal(int sig) {
-  (void)sig;
-  if (running)
-    gw_gateway_shutdown(running);
 }
 
 static const char *flag_value(int argc, char **argv, int *i, const char *name) {
@@ -193,23 +184,19 @@ int main(int argc, char **argv) {
     gw_gateway_free(gw);
     return 0;
   }
-  struct sigaction sa = {0};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-  running = gw;
+  /* Before any thread starts, so that every thread inherits the mask and the
+   * stop signal is taken here, by sigwait, not by a handler on some worker. */
+  bt_serve_block_signals();
   if (gw_gateway_start(gw) != 0) {
     fprintf(stderr, "baton-gateway: cannot start\n");
-    running = NULL;
     gw_gateway_free(gw);
     return 1;
   }
   fprintf(stderr, "baton-gateway: ready (%zu flows, %zu routes)\n", gw->flows.n,
           gw->cfg->n_routes);
+  bt_serve_wait_signal();
+  gw_gateway_shutdown(gw);
   gw_gateway_wait(gw);
-  running = NULL;
   fprintf(stderr, "baton-gateway: stopped\n");
   gw_gateway_free(gw);
   return 0;

@@ -25,7 +25,6 @@
 
 #include <inttypes.h>
 #include <stddef.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,12 +423,7 @@ static const struct limit_flag {
 #undef U32_FLAG
 };
 
-static bt_server *the_server; /* for the signal handler */
-
-static void on_signal(int sig) {
-  (void)sig;
-  bt_server_shutdown(the_server); /* async-signal-safe */
-}
+static bt_server *the_server;
 
 static int parse_bool(const char *v, int *out) {
   if (!strcmp(v, "true") || !strcmp(v, "1")) {
@@ -578,14 +572,7 @@ int main(int argc, char **argv) {
     goto out;
   }
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-
+  bt_serve_block_signals(); /* before the workers start: they inherit it */
   rv = bt_server_start(the_server);
   if (rv < 0) {
     fprintf(stderr, "baton-interop-server: cannot start: %s\n",
@@ -595,6 +582,8 @@ int main(int argc, char **argv) {
   }
   printf("listening on %d\n", bt_server_port(the_server, 0));
   fflush(stdout);
+  bt_serve_wait_signal();
+  bt_server_shutdown(the_server);
   bt_server_wait(the_server);
   rv = 0;
 out:

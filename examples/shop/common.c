@@ -4,7 +4,6 @@
  * next to the call itself. */
 #include "common.h"
 
-#include <signal.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,13 +133,7 @@ typedef struct shop_flags {
   const char *key;
 } shop_flags;
 
-static bt_server *the_server; /* for the signal handler */
-
-static void on_signal(int sig) {
-  (void)sig;
-  if (the_server)
-    bt_server_shutdown(the_server); /* async-signal-safe */
-}
+static bt_server *the_server;
 
 /* "--name=value" matching name: returns value, else NULL. */
 static const char *flag_value(const char *arg, const char *name) {
@@ -225,14 +218,7 @@ int shop_serve(const char *name, int argc, char **argv, shop_register_fn reg) {
     goto out;
   }
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-
+  bt_serve_block_signals(); /* before the workers start: they inherit it */
   if ((rv = bt_server_start(the_server)) < 0) {
     fprintf(stderr, "%s: cannot start: %s\n", name, bt_strerror(rv));
     rv = 1;
@@ -240,12 +226,13 @@ int shop_serve(const char *name, int argc, char **argv, shop_register_fn reg) {
   }
   printf("listening on %d\n", bt_server_port(the_server, 0));
   fflush(stdout);
+  bt_serve_wait_signal();
+  bt_server_shutdown(the_server);
   bt_server_wait(the_server);
   rv = 0;
-out:;
-  bt_server *server = the_server;
-  the_server = NULL; /* before the free: a late signal must not use it */
-  bt_server_free(server);
+out:
+  bt_server_free(the_server);
+  the_server = NULL;
   pthread_mutex_lock(&stats.mu);
   bt_free(stats.last_traceparent);
   bt_free(stats.last_authorization);

@@ -8,6 +8,7 @@
 #include <baton/error.h>
 #include <baton/loop.h>
 #include <baton/metadata.h>
+#include <baton/serve.h>
 #include <baton/server.h>
 #include <baton/status.h>
 

@@ -32,6 +32,7 @@ SANITIZER_MARKERS = (
     "AddressSanitizer",
     "LeakSanitizer",
     "UndefinedBehaviorSanitizer",
+    "ThreadSanitizer",
     "runtime error:",
 )
 

@@ -1,4 +1,4 @@
-# test_sagalog's PostgreSQL half: unit.test_sagalog (from the glob) runs the
+# test_sagalog's PostgreSQL half: unit.test_sagalog (in UNIT_TESTS) runs the
 # SQLite tests; this runs the PostgreSQL ones against a throwaway cluster
 # that tests/e2e/pg.sh starts, hands over in BATON_TEST_PG and removes, also
 # when the test fails. Without Debian's postgresql package it fails and says
