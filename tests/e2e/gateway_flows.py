@@ -62,7 +62,7 @@ class Env:
     """The shop backends, the catalog, the gateway and client stubs for one case."""
 
     def __init__(self, args, tls_backends=False, listen_tls="", forward=True,
-                 extra_backends="", extra_routes=""):
+                 extra_backends="", extra_routes="", pay_timeout="300ms"):
         self.args = args
         self.common, self.shop, self.catalog = ge.shop_messages()
         self.dir = ge.tmpdir()
@@ -86,6 +86,7 @@ class Env:
             backend_tls=(f", tls: {{ ca: {self.certs.ca}, server_name: localhost }}" if tls_backends else ""),
             extra_backends=extra_backends.format(certs=self.certs, **self.ports),
             extra_routes=extra_routes,
+            pay_timeout=pay_timeout,
             **self.ports)
         self.gw, self.port, self.config = self.start_gateway()
 
@@ -559,7 +560,7 @@ CASES = {
     "cancel": (case_cancel, {}),
     "route_deadline_cancel": (case_route_deadline_cancel, {"extra_routes": ROUTE_TO_PAYMENTS}),
     "metadata": (case_metadata, {}),
-    "concurrency": (case_concurrency, {}),
+    "concurrency": (case_concurrency, {"pay_timeout": "5s"}),
     "tls_client": (case_tls_client, {"listen_tls": LISTEN_TLS}),
     "mtls_client": (case_mtls_client, {"listen_tls": LISTEN_MTLS}),
     "tls_backend": (case_tls_backend, {"tls_backends": True, "extra_backends": TLS_EXTRA_BACKENDS,
