@@ -84,7 +84,7 @@ long bt_alloc_live(void) {
   return atomic_load_explicit(&live_allocs, memory_order_relaxed);
 }
 
-void bt_alloc_note_cached(long delta) {
+void bt__alloc_note_cached(long delta) {
   /* A block parked in a reuse cache is not a leak: it leaves the live
    * count while cached and comes back when handed out again. */
   atomic_fetch_sub_explicit(&live_allocs, delta, memory_order_relaxed);

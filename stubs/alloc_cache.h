@@ -4,6 +4,6 @@
 #define BT_ALLOC_CACHE_H
 
 /* +1 when a block enters a cache, -1 when it leaves it. */
-void bt_alloc_note_cached(long delta);
+void bt__alloc_note_cached(long delta);
 
 #endif

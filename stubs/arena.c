@@ -76,7 +76,7 @@ static void cache_destroy(void *p) {
   while (c->head) {
     bt_arena *a = c->head;
     c->head = a->next_free;
-    bt_alloc_note_cached(-1);
+    bt__alloc_note_cached(-1);
     bt_free(a);
   }
   free(c);
@@ -122,7 +122,7 @@ bt_arena *bt_arena_new(size_t first_block) {
       a = c->head;
       c->head = a->next_free;
       c->n--;
-      bt_alloc_note_cached(-1);
+      bt__alloc_note_cached(-1);
     }
   }
   if (!a)
@@ -167,7 +167,7 @@ void bt_arena_free(bt_arena *arena) {
       arena->next_free = c->head;
       c->head = arena;
       c->n++;
-      bt_alloc_note_cached(1);
+      bt__alloc_note_cached(1);
       return;
     }
   }

@@ -27,11 +27,11 @@ static const uint8_t rev[256] = {
 #undef R_
 };
 
-size_t bt_base64_encoded_len(size_t len) {
+size_t bt__base64_encoded_len(size_t len) {
   return len / 3 * 4 + (len % 3 == 0 ? 0 : len % 3 + 1);
 }
 
-size_t bt_base64_encode(const uint8_t *in, size_t len, char *out) {
+size_t bt__base64_encode(const uint8_t *in, size_t len, char *out) {
   char *o = out;
   size_t i = 0;
   for (; i + 3 <= len; i += 3) {
@@ -55,7 +55,7 @@ size_t bt_base64_encode(const uint8_t *in, size_t len, char *out) {
   return (size_t)(o - out);
 }
 
-int bt_base64_decode(const char *in, size_t len, uint8_t *out,
+int bt__base64_decode(const char *in, size_t len, uint8_t *out,
                      size_t *out_len) {
   /* Padding is only legal as one or two '=' ending a whole 4-character
    * group; any other '=' is then rejected as outside the alphabet. */

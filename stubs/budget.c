@@ -44,21 +44,21 @@ static void note(long long delta) {
     publish();
 }
 
-void bt_budget_flush_thread(void) {
+void bt__budget_flush_thread(void) {
   publish();
 }
 
-void bt_budget_init(bt_budget *b, size_t limit) {
+void bt__budget_init(bt_budget *b, size_t limit) {
   b->used = 0;
   b->limit = limit;
 }
 
-void bt_budget_charge(bt_budget *b, size_t n) {
+void bt__budget_charge(bt_budget *b, size_t n) {
   b->used += n;
   note((long long)n);
 }
 
-void bt_budget_release(bt_budget *b, size_t n) {
+void bt__budget_release(bt_budget *b, size_t n) {
   /* Releasing more than was charged is a bug of the holder; clamp rather
    * than wrap so the limit keeps working. */
   if (n > b->used)
@@ -68,22 +68,22 @@ void bt_budget_release(bt_budget *b, size_t n) {
   note(-(long long)n);
 }
 
-size_t bt_budget_take_released(void) {
+size_t bt__budget_take_released(void) {
   size_t n = thread_released;
   thread_released = 0;
   return n;
 }
 
-void bt_budget_set_process_limit(size_t limit) {
+void bt__budget_set_process_limit(size_t limit) {
   atomic_store_explicit(&process_limit, limit, memory_order_relaxed);
-  update_state(bt_budget_process_used());
+  update_state(bt__budget_process_used());
 }
 
-size_t bt_budget_process_limit(void) {
+size_t bt__budget_process_limit(void) {
   return atomic_load_explicit(&process_limit, memory_order_relaxed);
 }
 
-size_t bt_budget_process_used(void) {
+size_t bt__budget_process_used(void) {
   size_t used = atomic_load_explicit(&process_used, memory_order_relaxed);
   /* A thread's releases may be published before another's charges. */
   return used > SIZE_MAX / 2 ? 0 : used;
@@ -94,11 +94,11 @@ static int process_is(int bit) {
          0;
 }
 
-int bt_budget_exceeded(const bt_budget *b) {
+int bt__budget_exceeded(const bt_budget *b) {
   return (b && b->limit && b->used > b->limit) || process_is(OVER);
 }
 
-int bt_budget_relieved(const bt_budget *b) {
+int bt__budget_relieved(const bt_budget *b) {
   /* The hysteresis is the connection's own: a process over half its limit
    * because of other connections must not keep this one paused (its
    * partial messages could never complete and bring the process down). */

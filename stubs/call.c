@@ -12,7 +12,7 @@
 #include <baton/error.h>
 #include <baton/status.h>
 
-#include "metadata.h"
+#include "metadata_wire.h"
 #include "percent.h"
 #include "srv.h"
 #include "timeout.h"
@@ -30,22 +30,22 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len);
 static int can_send(const bt_call *call);
 static void fail_call(bt_call *call, int code, const char *message);
 
-bt_call *srv_call_new(srv_session *s, int32_t stream_id) {
+bt_call *bt__srv_call_new(srv_session *s, int32_t stream_id) {
   bt_arena *arena = bt_arena_new(4096);
   bt_call *call = bt_arena_calloc(arena, sizeof(*call));
   call->arena = arena;
   call->sess = s;
   call->loop = s->worker->loop;
-  call->peer = bt_arena_strndup(arena, bt_conn_peer(s->conn),
-                                strlen(bt_conn_peer(s->conn)));
+  call->peer = bt_arena_strndup(arena, bt__conn_peer(s->conn),
+                                strlen(bt__conn_peer(s->conn)));
   call->stream_id = stream_id;
   call->state = CALL_HEADERS;
   call->deadline = INT64_MAX;
   call->req_md = bt_metadata_new(arena);
   call->init_md = bt_metadata_new(arena);
   call->trail_md = bt_metadata_new(arena);
-  bt_sendq_init(&call->out);
-  bt_msgin_init(&call->in, s->worker->server->opts.max_recv_message,
+  bt__sendq_init(&call->out);
+  bt__msgin_init(&call->in, s->worker->server->opts.max_recv_message,
                 deliver_message, call);
   call->next = s->calls;
   if (s->calls)
@@ -56,31 +56,31 @@ bt_call *srv_call_new(srv_session *s, int32_t stream_id) {
 
 /* ---- what the call holds against its connection's budget ------------ */
 
-size_t srv_call_charged(const bt_call *call) {
+size_t bt__srv_call_charged(const bt_call *call) {
   return call->in_charged + call->unary_charged + call->out_charged +
          call->linked_charged;
 }
 
-void srv_call_charge_linked(bt_call *call, long long delta) {
+void bt__srv_call_charge_linked(bt_call *call, long long delta) {
   if (!call->sess)
     return; /* the stream is gone: its connection holds nothing for it */
   if (delta < 0 && (size_t)-delta > call->linked_charged)
     delta = -(long long)call->linked_charged;
   call->linked_charged += delta;
   if (delta)
-    srv_session_budget(call->sess, delta);
+    bt__srv_session_budget(call->sess, delta);
 }
 
-int srv_call_budget_exceeded(const bt_call *call) {
-  return call->sess ? bt_budget_exceeded(&call->sess->budget)
-                    : bt_budget_exceeded(NULL);
+int bt__srv_call_budget_exceeded(const bt_call *call) {
+  return call->sess ? bt__budget_exceeded(&call->sess->budget)
+                    : bt__budget_exceeded(NULL);
 }
 
 static void charge(bt_call *call, size_t *slot, size_t now_held) {
   long long delta = (long long)now_held - (long long)*slot;
   *slot = now_held;
   if (delta && call->sess)
-    srv_session_budget(call->sess, delta);
+    bt__srv_session_budget(call->sess, delta);
 }
 
 /* The decoder's buffer grows with a message that straddles DATA frames and
@@ -96,10 +96,10 @@ static void charge_queue(bt_call *call) {
 /* Drops what can no longer be delivered or sent and gives it back to the
  * budget: the stream is gone or the call was aborted. */
 static void release_buffers(bt_call *call) {
-  if (srv_call_charged(call) == 0 && !call->in.dec.buf && !call->out.head)
+  if (bt__srv_call_charged(call) == 0 && !call->in.dec.buf && !call->out.head)
     return; /* the common end of a call: nothing held */
-  bt_msgin_clear(&call->in);
-  bt_sendq_clear(&call->out);
+  bt__msgin_clear(&call->in);
+  bt__sendq_clear(&call->out);
   charge_decoder(call);
   charge_queue(call);
   charge(call, &call->unary_charged, 0);
@@ -109,8 +109,8 @@ static void release_buffers(bt_call *call) {
 static void call_free(bt_call *call) {
   bt_timer_free(call->deadline_timer);
   bt_timer_free(call->after_timer);
-  bt_msgin_clear(&call->in);
-  bt_sendq_clear(&call->out);
+  bt__msgin_clear(&call->in);
+  bt__sendq_clear(&call->out);
   bt_arena_free(call->arena);
 }
 
@@ -121,7 +121,7 @@ static void maybe_free(bt_call *call) {
 
 static void mark_dirty(bt_call *call) {
   if (call->sess)
-    bt_conn_mark_dirty(call->sess->conn);
+    bt__conn_mark_dirty(call->sess->conn);
 }
 
 /* ---- request headers ------------------------------------------------- */
@@ -154,7 +154,7 @@ static int accepts_gzip(const uint8_t *v, size_t len) {
   return 0;
 }
 
-int srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
+int bt__srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
                     const uint8_t *value, size_t valuelen) {
   const bt_server_opts *o = &call->sess->worker->server->opts;
   /* nghttp2 stores SETTINGS_MAX_HEADER_LIST_SIZE but does not enforce it on
@@ -178,13 +178,13 @@ int srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
     call->content_type_ok = content_type_is_grpc(value, valuelen);
   } else if (name_is(name, namelen, "grpc-timeout")) {
     int64_t ns;
-    if (bt_timeout_parse((const char *)value, valuelen, &ns) != 0)
+    if (bt__timeout_parse((const char *)value, valuelen, &ns) != 0)
       call->timeout_bad = 1;
     else
       call->deadline =
           ns > INT64_MAX - bt_now_ns() ? INT64_MAX : bt_now_ns() + ns;
   } else if (name_is(name, namelen, "grpc-encoding")) {
-    if (bt_encoding_parse((const char *)value, valuelen, &call->in.encoding))
+    if (bt__encoding_parse((const char *)value, valuelen, &call->in.encoding))
       call->encoding_bad = 1;
   } else if (name_is(name, namelen, "grpc-accept-encoding")) {
     call->accept_gzip = accepts_gzip(value, valuelen);
@@ -192,7 +192,7 @@ int srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
     /* required by gRPC but nothing to act on */
   } else {
     /* Metadata; a -bin value that is not base64 is dropped, as gRPC does. */
-    bt_metadata_add_wire(call->req_md, (const char *)name, namelen, value,
+    bt__metadata_add_wire(call->req_md, (const char *)name, namelen, value,
                          valuelen);
   }
   return 0;
@@ -209,9 +209,9 @@ static size_t metadata_nv(bt_call *call, const bt_metadata *md,
     const uint8_t *value;
     size_t len;
     bt_metadata_at(md, i, &key, &value, &len);
-    size_t wire_len = bt_metadata_wire_value_len(key, value, len);
+    size_t wire_len = bt__metadata_wire_value_len(key, value, len);
     char *wire = bt_arena_alloc(call->arena, wire_len + 1);
-    bt_metadata_wire_value(key, value, len, wire);
+    bt__metadata_wire_value(key, value, len, wire);
     nv[i] = (nghttp2_nv){(uint8_t *)key, (uint8_t *)wire, strlen(key), wire_len,
                          NV_NO_COPY};
   }
@@ -230,9 +230,9 @@ static size_t status_nv(bt_call *call, nghttp2_nv *nv) {
   const char *msg = call->status_message;
   if (msg && *msg) {
     size_t len = strlen(msg);
-    size_t enc_len = bt_percent_encoded_len((const uint8_t *)msg, len);
+    size_t enc_len = bt__percent_encoded_len((const uint8_t *)msg, len);
     char *enc = bt_arena_alloc(call->arena, enc_len + 1);
-    bt_percent_encode((const uint8_t *)msg, len, enc);
+    bt__percent_encode((const uint8_t *)msg, len, enc);
     nv[count++] = MAKE_NV("grpc-message", enc, enc_len);
   }
   count += metadata_nv(call, call->trail_md, nv + count);
@@ -261,7 +261,7 @@ static void submit_headers(bt_call *call) {
   nghttp2_nv *nv = bt_arena_alloc(call->arena, cap * sizeof(*nv));
   size_t n = response_headers_nv(call, nv);
   nghttp2_data_provider prd = {.source.ptr = call,
-                               .read_callback = srv_call_read_data};
+                               .read_callback = bt__srv_call_read_data};
   nghttp2_submit_response(call->sess->h2, call->stream_id, nv, n, &prd);
   mark_dirty(call);
 }
@@ -293,12 +293,12 @@ static void send_status(bt_call *call, int code, const char *message) {
   mark_dirty(call);
 }
 
-ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
+ssize_t bt__srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
                            size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data) {
   (void)user_data;
   bt_call *call = source->ptr;
-  size_t n = bt_sendq_read(&call->out, buf, length);
+  size_t n = bt__sendq_read(&call->out, buf, length);
   if (n) {
     charge_queue(call);
     call->active_ms = uv_now(bt_loop_uv(call->loop)); /* frames go out */
@@ -406,10 +406,10 @@ static void refuse(bt_call *call, int code, const char *message) {
   call->finished = 1;
   call->state = CALL_DONE;
   if (call->sess)
-    srv_session_glitch(call->sess);
+    bt__srv_session_glitch(call->sess);
 }
 
-void srv_call_headers_done(bt_call *call) {
+void bt__srv_call_headers_done(bt_call *call) {
   const bt_server *server = call->sess->worker->server;
   char msg[320];
   if (call->headers_too_large) {
@@ -423,7 +423,7 @@ void srv_call_headers_done(bt_call *call) {
     call->state = CALL_DONE;
     respond_http(call, "405",
                  "405 Method Not Allowed: gRPC calls are POST requests\n");
-    srv_session_glitch(call->sess);
+    bt__srv_session_glitch(call->sess);
     return;
   }
   if (!call->content_type_ok) {
@@ -432,7 +432,7 @@ void srv_call_headers_done(bt_call *call) {
     respond_http(call, "415",
                  "415 Unsupported Media Type: gRPC calls have content-type "
                  "application/grpc\n");
-    srv_session_glitch(call->sess);
+    bt__srv_session_glitch(call->sess);
     return;
   }
   if (call->timeout_bad) {
@@ -444,7 +444,7 @@ void srv_call_headers_done(bt_call *call) {
            "grpc-encoding not supported (identity, gzip are)");
     return;
   }
-  call->method = srv_server_find(server, call->path, call->path_len);
+  call->method = bt__srv_server_find(server, call->path, call->path_len);
   if (!call->method) {
     /* A well-formed request for a method we lack: not a glitch. */
     snprintf(msg, sizeof(msg), "Method not found: %.256s", call->path);
@@ -550,7 +550,7 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
       fail_call(call, BT_GRPC_INTERNAL,
                 "unary call with more than one request message");
       if (call->sess)
-        srv_session_glitch(call->sess);
+        bt__srv_session_glitch(call->sess);
       return -1;
     }
     /* The request waits for the end of the stream and then for the
@@ -590,7 +590,7 @@ static void consume(bt_call *call, size_t len) {
   nghttp2_session_consume_stream(call->sess->h2, call->stream_id, len);
 }
 
-void srv_call_data(bt_call *call, const uint8_t *data, size_t len) {
+void bt__srv_call_data(bt_call *call, const uint8_t *data, size_t len) {
   if (call->state == CALL_HEADERS || call->state == CALL_DONE ||
       call->status_sent) {
     nghttp2_session_consume_stream(call->sess->h2, call->stream_id, len);
@@ -598,7 +598,7 @@ void srv_call_data(bt_call *call, const uint8_t *data, size_t len) {
   }
   srv_session *s = call->sess;
   call->busy++;
-  int code = bt_msgin_feed(&call->in, data, len);
+  int code = bt__msgin_feed(&call->in, data, len);
   charge_decoder(call);
   /* Consumed once handed on: a complete message went to the handler, the
    * part of one waits in the decoder (bounded by the message limit and the
@@ -607,20 +607,20 @@ void srv_call_data(bt_call *call, const uint8_t *data, size_t len) {
     consume(call, len);
   if (code > 0) {
     fail_call(call, code, call->in.error);
-    srv_session_glitch(s); /* bad framing, too large, bad compression */
+    bt__srv_session_glitch(s); /* bad framing, too large, bad compression */
   }
   call->busy--;
   maybe_free(call);
 }
 
-void srv_call_end_of_input(bt_call *call) {
+void bt__srv_call_end_of_input(bt_call *call) {
   if (call->half_closed)
     return;
   call->half_closed = 1;
   if (call->state == CALL_HEADERS || call->state == CALL_DONE ||
       call->status_sent)
     return;
-  int code = bt_msgin_finish(&call->in);
+  int code = bt__msgin_finish(&call->in);
   if (code > 0) {
     fail_call(call, code, call->in.error);
     return;
@@ -641,7 +641,7 @@ void srv_call_end_of_input(bt_call *call) {
   }
 }
 
-void srv_call_stream_closed(bt_call *call, uint32_t error_code) {
+void bt__srv_call_stream_closed(bt_call *call, uint32_t error_code) {
   (void)error_code;
   srv_session *s = call->sess;
   if (call->prev)
@@ -652,7 +652,7 @@ void srv_call_stream_closed(bt_call *call, uint32_t error_code) {
     call->next->prev = call->prev;
   release_buffers(call);
   if (call->blocked)
-    srv_session_unblock(s, call);
+    bt__srv_session_unblock(s, call);
   call->sess = NULL;
   call->closed = 1;
   if (call->deadline_timer)
@@ -769,14 +769,14 @@ static int can_send(const bt_call *call) {
  * more, and the call that tried is ended, so a handler that ignores
  * bt_call_writable cannot grow memory without bound. */
 static int check_budget(bt_call *call) {
-  if (!bt_budget_exceeded(&call->sess->budget))
+  if (!bt__budget_exceeded(&call->sess->budget))
     return 0;
   char msg[160];
   snprintf(msg, sizeof(msg),
            "response not sent: the connection is over its buffer budget "
            "(%zu bytes; the client is not reading)",
            call->sess->budget.limit);
-  srv_call_abort(call, BT_GRPC_RESOURCE_EXHAUSTED, msg,
+  bt__srv_call_abort(call, BT_GRPC_RESOURCE_EXHAUSTED, msg,
                  NGHTTP2_ENHANCE_YOUR_CALM);
   return BT_ERR_LIMIT;
 }
@@ -787,7 +787,7 @@ static int queued(bt_call *call, int rv) {
   if (rv != 0) {
     /* Before the headers when this was the first message: the client gets
      * the status, not just a reset. */
-    srv_call_abort(call, BT_GRPC_RESOURCE_EXHAUSTED,
+    bt__srv_call_abort(call, BT_GRPC_RESOURCE_EXHAUSTED,
                    rv == BT_ERR_NOMEM ? "out of memory for a response"
                                       : "response too large",
                    NGHTTP2_INTERNAL_ERROR);
@@ -799,7 +799,7 @@ static int queued(bt_call *call, int rv) {
   nghttp2_session_resume_data(call->sess->h2, call->stream_id);
   mark_dirty(call);
   if (call->on_writable && !bt_call_writable(call))
-    srv_session_block(call->sess, call);
+    bt__srv_session_block(call->sess, call);
   return 0;
 }
 
@@ -808,7 +808,7 @@ int bt_call_send(bt_call *call, const ProtobufCMessage *msg) {
     return BT_ERR_STATE;
   if (check_budget(call) != 0)
     return BT_ERR_LIMIT;
-  return queued(call, bt_sendq_push_message(&call->out, msg, call->gzip));
+  return queued(call, bt__sendq_push_message(&call->out, msg, call->gzip));
 }
 
 int bt_call_send_bytes(bt_call *call, const uint8_t *bytes, size_t len) {
@@ -816,7 +816,7 @@ int bt_call_send_bytes(bt_call *call, const uint8_t *bytes, size_t len) {
     return BT_ERR_STATE;
   if (check_budget(call) != 0)
     return BT_ERR_LIMIT;
-  return queued(call, bt_sendq_push_bytes(&call->out, bytes, len, call->gzip));
+  return queued(call, bt__sendq_push_bytes(&call->out, bytes, len, call->gzip));
 }
 
 int bt_call_writable(const bt_call *call) {
@@ -824,7 +824,7 @@ int bt_call_writable(const bt_call *call) {
     return 0;
   size_t high = call->sess->worker->server->opts.stream_buffer;
   return (!high || call->out.bytes < high) &&
-         !bt_budget_exceeded(&call->sess->budget);
+         !bt__budget_exceeded(&call->sess->budget);
 }
 
 size_t bt_call_send_queued(const bt_call *call) {
@@ -836,16 +836,16 @@ void bt_call_on_writable(bt_call *call, bt_call_event_fn fn, void *ud) {
   call->on_writable_ud = ud;
   /* Set after a send left the call unwritable: wait from now. */
   if (fn && call->sess && !bt_call_writable(call))
-    srv_session_block(call->sess, call);
+    bt__srv_session_block(call->sess, call);
 }
 
-int srv_call_check_writable(bt_call *call) {
+int bt__srv_call_check_writable(bt_call *call) {
   if (!call->on_writable || !can_send(call))
     return 0;
   /* Below half the mark again (hysteresis: not one wake-up per frame). */
   size_t high = call->sess->worker->server->opts.stream_buffer;
   if ((high && call->out.bytes > high / 2) ||
-      bt_budget_exceeded(&call->sess->budget))
+      bt__budget_exceeded(&call->sess->budget))
     return 1;
   call->busy++;
   call->on_writable(call, call->on_writable_ud);
@@ -859,7 +859,7 @@ void bt_call_expire_after(bt_call *call, uint32_t ms) {
     return;
   call->expire_ms = uv_now(bt_loop_uv(call->loop)) + ms;
   call->sess->expiring = 1;
-  srv_session_sweep_start(call->sess);
+  bt__srv_session_sweep_start(call->sess);
 }
 
 void bt_call_read_pause(bt_call *call) {
@@ -878,7 +878,7 @@ void bt_call_read_resume(bt_call *call) {
   call->unconsumed = 0;
 }
 
-void srv_call_reset(bt_call *call, uint32_t h2_code) {
+void bt__srv_call_reset(bt_call *call, uint32_t h2_code) {
   if (!call->sess)
     return;
   nghttp2_submit_rst_stream(call->sess->h2, NGHTTP2_FLAG_NONE, call->stream_id,
@@ -888,7 +888,7 @@ void srv_call_reset(bt_call *call, uint32_t h2_code) {
   mark_dirty(call);
 }
 
-void srv_call_abort(bt_call *call, int code, const char *message,
+void bt__srv_call_abort(bt_call *call, int code, const char *message,
                     uint32_t h2_code) {
   if (call->aborted)
     return;

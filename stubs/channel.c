@@ -18,7 +18,7 @@
 #include <baton/status.h>
 
 #include "cli.h"
-#include "loop.h"
+#include "loop_int.h"
 #include "pool.h"
 #include "tls.h"
 
@@ -91,7 +91,7 @@ bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts) {
   ch->opts.name = ch->name;
   if (ch->opts.max_header_list == 0)
     ch->opts.max_header_list = 64u << 10;
-  bt_budget_init(&ch->budget, ch->opts.channel_buffer);
+  bt__budget_init(&ch->budget, ch->opts.channel_buffer);
   if (ch->opts.connections <= 0)
     ch->opts.connections = 1;
   if (ch->opts.max_recv_message == 0)
@@ -101,7 +101,7 @@ bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts) {
   if (ch->opts.backoff_max_ms < ch->opts.backoff_initial_ms)
     ch->opts.backoff_max_ms = ch->opts.backoff_initial_ms;
   if (opts->use_tls) {
-    ch->ssl_ctx = bt_tls_client_ctx(ch->ca_file, ch->cert_file, ch->key_file);
+    ch->ssl_ctx = bt__tls_client_ctx(ch->ca_file, ch->cert_file, ch->key_file);
     if (!ch->ssl_ctx)
       goto fail;
   }
@@ -145,7 +145,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
   bt_client_call *call = stream_call(h2, frame->hd.stream_id);
   if (!call)
     return 0;
-  return cli_call_header(call, frame, name, namelen, value, valuelen);
+  return bt__cli_call_header(call, frame, name, namelen, value, valuelen);
 }
 
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
@@ -156,7 +156,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
   if (frame->hd.type == NGHTTP2_HEADERS) {
     bt_client_call *call = stream_call(h2, frame->hd.stream_id);
     if (call)
-      cli_call_headers_done(call, frame);
+      bt__cli_call_headers_done(call, frame);
   } else if (frame->hd.type == NGHTTP2_GOAWAY) {
     /* No new streams here; streams above last_stream_id are closed by
      * nghttp2 with REFUSED_STREAM. The slot moves to a new connection. */
@@ -173,8 +173,8 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
     while (ch->pending) {
       size_t before = ch->n_pending;
       bt_client_call *call = ch->pending;
-      cli_channel_unqueue(ch, call);
-      cli_channel_dispatch(ch, call);
+      bt__cli_channel_unqueue(ch, call);
+      bt__cli_channel_dispatch(ch, call);
       if (ch->n_pending >= before)
         break;
     }
@@ -186,18 +186,18 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
   (void)flags;
   /* The connection window is granted as bytes arrive (once per read, in
-   * conn_read); each stream's as its call hands them on (cli_conn_consume). */
+   * conn_read); each stream's as its call hands them on (bt__cli_conn_consume). */
   cli_conn *cc = user_data;
   cc->conn_unconsumed += len;
   bt_client_call *call = stream_call(h2, stream_id);
   if (call)
-    cli_call_data(call, data, len);
+    bt__cli_call_data(call, data, len);
   else
     nghttp2_session_consume_stream(h2, stream_id, len);
   return 0;
 }
 
-void cli_conn_consume(bt_client_call *call, size_t len) {
+void bt__cli_conn_consume(bt_client_call *call, size_t len) {
   if (call->read_paused) {
     call->unconsumed += len;
     return;
@@ -206,12 +206,12 @@ void cli_conn_consume(bt_client_call *call, size_t len) {
   if (!cc || call->stream_id <= 0)
     return;
   nghttp2_session_consume_stream(cc->h2, call->stream_id, len);
-  bt_conn_mark_dirty(cc->conn);
+  bt__conn_mark_dirty(cc->conn);
 }
 
 /* ---- writable notifications ------------------------------------------ */
 
-void cli_channel_block(bt_channel *ch, bt_client_call *call) {
+void bt__cli_channel_block(bt_channel *ch, bt_client_call *call) {
   if (call->blocked)
     return;
   call->blocked = 1;
@@ -219,7 +219,7 @@ void cli_channel_block(bt_channel *ch, bt_client_call *call) {
   ch->blocked = call;
 }
 
-void cli_channel_unblock(bt_channel *ch, bt_client_call *call) {
+void bt__cli_channel_unblock(bt_channel *ch, bt_client_call *call) {
   for (bt_client_call **p = &ch->blocked; *p; p = &(*p)->blocked_next) {
     if (*p == call) {
       *p = call->blocked_next;
@@ -242,8 +242,8 @@ static void notify_writable(bt_channel *ch) {
     if (!c->blocked)
       continue; /* taken off (it ended) while waiting here */
     c->blocked = 0;
-    if (cli_call_check_writable(c))
-      cli_channel_block(ch, c);
+    if (bt__cli_call_check_writable(c))
+      bt__cli_channel_block(ch, c);
   }
 }
 
@@ -254,14 +254,14 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id,
   if (!call || !cc->ch)
     return 0;
   nghttp2_session_set_stream_user_data(h2, stream_id, NULL);
-  cli_call_stream_closed(call, error_code);
+  bt__cli_call_stream_closed(call, error_code);
   /* A slot freed up: a waiting call may take it. (on_done may have freed
    * the channel.) */
   bt_channel *ch = cc->ch;
   if (ch && ch->pending && !cc->goaway) {
     bt_client_call *next = ch->pending;
-    cli_channel_unqueue(ch, next);
-    cli_channel_dispatch(ch, next);
+    bt__cli_channel_unqueue(ch, next);
+    bt__cli_channel_dispatch(ch, next);
   }
   return 0;
 }
@@ -275,7 +275,7 @@ static void make_callbacks(void) {
   /* Closed streams are kept only for RFC 7540's priority tree, which gRPC
    * does not use: drop them at once. */
   nghttp2_option_set_no_closed_streams(client_opts, 1);
-  /* Window is granted as calls hand responses on (cli_conn_consume). */
+  /* Window is granted as calls hand responses on (bt__cli_conn_consume). */
   nghttp2_option_set_no_auto_window_update(client_opts, 1);
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
@@ -291,16 +291,16 @@ static nghttp2_session_callbacks *client_callbacks(void) {
 }
 
 static void produce(cli_conn *cc) {
-  while (!bt_conn_output_full(cc->conn)) {
+  while (!bt__conn_output_full(cc->conn)) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(cc->h2, &data);
     if (n < 0) {
-      bt_conn_close(cc->conn, BT_ERR_H2);
+      bt__conn_close(cc->conn, BT_ERR_H2);
       return;
     }
     if (n == 0)
       break;
-    bt_conn_write(cc->conn, data, (size_t)n);
+    bt__conn_write(cc->conn, data, (size_t)n);
   }
 }
 
@@ -311,9 +311,9 @@ static void conn_flush(bt_conn *c, void *ud) {
   if (cc->ch && cc->ch->blocked)
     notify_writable(cc->ch);
   if (!nghttp2_session_want_read(cc->h2) && !nghttp2_session_want_write(cc->h2))
-    bt_conn_close(cc->conn, 0);
+    bt__conn_close(cc->conn, 0);
   else if (cc->goaway && cc->active == 0)
-    bt_conn_close(cc->conn, 0);
+    bt__conn_close(cc->conn, 0);
 }
 
 static int conn_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
@@ -327,7 +327,7 @@ static int conn_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
     produce(cc);
     return BT_ERR_H2;
   }
-  bt_conn_mark_dirty(c);
+  bt__conn_mark_dirty(c);
   return 0;
 }
 
@@ -338,8 +338,8 @@ static void slot_backoff_done(void *ud) {
   /* Calls that arrived while backing off failed fast; new ones reconnect. */
   if (ch->pending) {
     bt_client_call *call = ch->pending;
-    cli_channel_unqueue(ch, call);
-    cli_channel_dispatch(ch, call);
+    bt__cli_channel_unqueue(ch, call);
+    bt__cli_channel_dispatch(ch, call);
   }
 }
 
@@ -369,8 +369,8 @@ static int any_slot_usable(bt_channel *ch) {
 static void fail_pending(bt_channel *ch, const char *why) {
   while (ch->pending) {
     bt_client_call *call = ch->pending;
-    cli_channel_unqueue(ch, call);
-    cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
+    bt__cli_channel_unqueue(ch, call);
+    bt__cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
   }
 }
 
@@ -399,10 +399,10 @@ static void conn_ready(bt_conn *c, void *ud) {
   size_t n = ch->n_pending;
   while (n-- > 0 && ch->pending) {
     bt_client_call *call = ch->pending;
-    cli_channel_unqueue(ch, call);
-    cli_channel_dispatch(ch, call);
+    bt__cli_channel_unqueue(ch, call);
+    bt__cli_channel_dispatch(ch, call);
   }
-  bt_conn_mark_dirty(cc->conn);
+  bt__conn_mark_dirty(cc->conn);
 }
 
 static void conn_closed(bt_conn *c, int err, void *ud) {
@@ -422,9 +422,9 @@ static void conn_closed(bt_conn *c, int err, void *ud) {
   char why[200];
   snprintf(why, sizeof(why), "connection to %s:%d %s%s%s", ch->host,
            ch->opts.port, cc->ready ? "closed" : "failed",
-           *bt_conn_error(c) ? ": " : "", bt_conn_error(c));
+           *bt__conn_error(c) ? ": " : "", bt__conn_error(c));
   while (cc->calls)
-    cli_call_conn_lost(cc->calls, why);
+    bt__cli_call_conn_lost(cc->calls, why);
   nghttp2_session_del(cc->h2);
   cli_slot *slot = cc->slot;
   bt_free(cc);
@@ -441,8 +441,8 @@ static void conn_closed(bt_conn *c, int err, void *ud) {
     fail_pending(ch, why);
   else if (ch->pending) {
     bt_client_call *call = ch->pending;
-    cli_channel_unqueue(ch, call);
-    cli_channel_dispatch(ch, call);
+    bt__cli_channel_unqueue(ch, call);
+    bt__cli_channel_dispatch(ch, call);
   }
 }
 
@@ -463,12 +463,12 @@ static void slot_connect(cli_slot *slot) {
     ch->conns->prev = cc;
   ch->conns = cc;
   nghttp2_session_client_new3(&cc->h2, client_callbacks(), cc, client_opts,
-                              bt_pool_nghttp2_mem());
+                              bt__pool_nghttp2_mem());
   slot->conn = cc;
   slot->state = SLOT_CONNECTING;
   bt_conn_limits limits = {.handshake_timeout_ms = ch->opts.connect_timeout_ms,
                            .write_timeout_ms = 30000};
-  cc->conn = bt_conn_connect(ch->loop, (struct sockaddr *)&ch->addr,
+  cc->conn = bt__conn_connect(ch->loop, (struct sockaddr *)&ch->addr,
                              ch->ssl_ctx, ch->server_name,
                              ch->opts.verify_hostname, &limits, &conn_ops, cc);
 }
@@ -514,8 +514,8 @@ static void pending_expired(void *ud) {
     next = c->next;
     uint64_t waited = now > c->pending_since_ms ? now - c->pending_since_ms : 0;
     if (waited >= ch->opts.pending_timeout_ms) {
-      cli_channel_unqueue(ch, c);
-      cli_call_fail(c, BT_GRPC_UNAVAILABLE, why);
+      bt__cli_channel_unqueue(ch, c);
+      bt__cli_call_fail(c, BT_GRPC_UNAVAILABLE, why);
     }
   }
   arm_pending_timer(ch);
@@ -531,7 +531,7 @@ static void enqueue(bt_channel *ch, bt_client_call *call) {
     snprintf(why, sizeof(why),
              "%zu call%s already waiting for a stream to %s (max_pending)",
              ch->n_pending, ch->n_pending == 1 ? "" : "s", ch->name);
-    cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
+    bt__cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
     return;
   }
   call->state = CC_PENDING;
@@ -549,7 +549,7 @@ static void enqueue(bt_channel *ch, bt_client_call *call) {
     arm_pending_timer(ch);
 }
 
-void cli_channel_unqueue(bt_channel *ch, bt_client_call *call) {
+void bt__cli_channel_unqueue(bt_channel *ch, bt_client_call *call) {
   if (call->prev)
     call->prev->next = call->next;
   else
@@ -563,7 +563,7 @@ void cli_channel_unqueue(bt_channel *ch, bt_client_call *call) {
   ch->n_pending--;
 }
 
-void cli_channel_dispatch(bt_channel *ch, bt_client_call *call) {
+void bt__cli_channel_dispatch(bt_channel *ch, bt_client_call *call) {
   int connecting = 0;
   /* Fill the first connection with room rather than spreading calls
    * round-robin: a light load then stays on one connection and its peer
@@ -573,7 +573,7 @@ void cli_channel_dispatch(bt_channel *ch, bt_client_call *call) {
   for (int k = 0; k < ch->n_slots; k++) {
     cli_slot *slot = &ch->slots[k];
     if (slot->state == SLOT_READY && slot->conn && has_capacity(slot->conn)) {
-      if (cli_call_attach(call, slot->conn) == 0)
+      if (bt__cli_call_attach(call, slot->conn) == 0)
         return;
       /* The session refused a new stream (stream ids used up after 2^30
        * calls): retire this connection, its slot opens a fresh one. */
@@ -582,7 +582,7 @@ void cli_channel_dispatch(bt_channel *ch, bt_client_call *call) {
       old->slot = NULL;
       slot->conn = NULL;
       slot->state = SLOT_IDLE;
-      bt_conn_mark_dirty(old->conn);
+      bt__conn_mark_dirty(old->conn);
     }
     if (slot->state == SLOT_CONNECTING)
       connecting = 1;
@@ -604,24 +604,24 @@ void cli_channel_dispatch(bt_channel *ch, bt_client_call *call) {
   }
   const char *why = ch->slots[0].last_error[0] ? ch->slots[0].last_error
                                                : "no connection available";
-  cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
+  bt__cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
 }
 
-void cli_conn_reset_stream(bt_client_call *call) {
+void bt__cli_conn_reset_stream(bt_client_call *call) {
   cli_conn *cc = call->cc;
   if (!cc || call->stream_id <= 0)
     return;
   nghttp2_submit_rst_stream(cc->h2, NGHTTP2_FLAG_NONE, call->stream_id,
                             NGHTTP2_CANCEL);
-  bt_conn_mark_dirty(cc->conn);
+  bt__conn_mark_dirty(cc->conn);
 }
 
-void cli_conn_kick(bt_client_call *call) {
+void bt__cli_conn_kick(bt_client_call *call) {
   cli_conn *cc = call->cc;
   if (!cc || call->stream_id <= 0)
     return;
   nghttp2_session_resume_data(cc->h2, call->stream_id);
-  bt_conn_mark_dirty(cc->conn);
+  bt__conn_mark_dirty(cc->conn);
 }
 
 void bt_channel_free(bt_channel *ch) {
@@ -634,10 +634,10 @@ void bt_channel_free(bt_channel *ch) {
   for (cli_conn *cc = ch->conns, *next; cc; cc = next) {
     next = cc->next;
     while (cc->calls)
-      cli_call_conn_lost(cc->calls, "channel closed");
+      bt__cli_call_conn_lost(cc->calls, "channel closed");
     cc->slot = NULL;
     cc->ch = NULL;
-    bt_conn_close(cc->conn, BT_ERR_CLOSED);
+    bt__conn_close(cc->conn, BT_ERR_CLOSED);
   }
   for (int i = 0; i < ch->n_slots; i++)
     bt_timer_free(ch->slots[i].backoff_timer);

@@ -122,38 +122,38 @@ struct bt_client_call {
 
 /* channel.c */
 /* Finds a connection for a new call or queues it. */
-void cli_channel_dispatch(bt_channel *ch, bt_client_call *call);
+void bt__cli_channel_dispatch(bt_channel *ch, bt_client_call *call);
 /* Takes the call off the pending list. */
-void cli_channel_unqueue(bt_channel *ch, bt_client_call *call);
+void bt__cli_channel_unqueue(bt_channel *ch, bt_client_call *call);
 /* Resets the call's stream with CANCEL (if it has one). */
-void cli_conn_reset_stream(bt_client_call *call);
+void bt__cli_conn_reset_stream(bt_client_call *call);
 /* Wakes the connection up after new output for the call. */
-void cli_conn_kick(bt_client_call *call);
+void bt__cli_conn_kick(bt_client_call *call);
 /* Grants the server window for len bytes of the call's stream. */
-void cli_conn_consume(bt_client_call *call, size_t len);
+void bt__cli_conn_consume(bt_client_call *call, size_t len);
 /* Puts the call on (takes it off) the channel's list of calls to tell when
  * they may send again. */
-void cli_channel_block(bt_channel *ch, bt_client_call *call);
-void cli_channel_unblock(bt_channel *ch, bt_client_call *call);
+void bt__cli_channel_block(bt_channel *ch, bt_client_call *call);
+void bt__cli_channel_unblock(bt_channel *ch, bt_client_call *call);
 
 /* client_call.c */
 /* Fires on_writable when the call may send again; 1 when still blocked. */
-int cli_call_check_writable(bt_client_call *call);
+int bt__cli_call_check_writable(bt_client_call *call);
 /* Submits the call's request on cc (the connection is ready). */
-int cli_call_attach(bt_client_call *call, cli_conn *cc);
+int bt__cli_call_attach(bt_client_call *call, cli_conn *cc);
 /* Ends the call with a locally decided status (failure before or during
  * the stream); delivers on_done from the loop. */
-void cli_call_fail(bt_client_call *call, int code, const char *message);
+void bt__cli_call_fail(bt_client_call *call, int code, const char *message);
 /* The connection is gone: the call fails with UNAVAILABLE. */
-void cli_call_conn_lost(bt_client_call *call, const char *why);
+void bt__cli_call_conn_lost(bt_client_call *call, const char *why);
 /* nghttp2 callbacks' entry points for a call. */
-int cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
+int bt__cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
                     const uint8_t *name, size_t namelen, const uint8_t *value,
                     size_t valuelen);
-void cli_call_headers_done(bt_client_call *call, const nghttp2_frame *frame);
-void cli_call_data(bt_client_call *call, const uint8_t *data, size_t len);
-void cli_call_stream_closed(bt_client_call *call, uint32_t error_code);
-ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
+void bt__cli_call_headers_done(bt_client_call *call, const nghttp2_frame *frame);
+void bt__cli_call_data(bt_client_call *call, const uint8_t *data, size_t len);
+void bt__cli_call_stream_closed(bt_client_call *call, uint32_t error_code);
+ssize_t bt__cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
                            size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data);
 

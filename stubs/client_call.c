@@ -12,7 +12,7 @@
 
 #include "cli.h"
 #include "srv.h"
-#include "metadata.h"
+#include "metadata_wire.h"
 #include "percent.h"
 #include "timeout.h"
 
@@ -33,11 +33,11 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len);
  * proxied for a client (charge_to), against that client's connection. */
 static void account(bt_client_call *call, long long delta) {
   if (call->charge_to)
-    srv_call_charge_linked(call->charge_to, delta);
+    bt__srv_call_charge_linked(call->charge_to, delta);
   else if (delta > 0)
-    bt_budget_charge(&call->ch->budget, (size_t)delta);
+    bt__budget_charge(&call->ch->budget, (size_t)delta);
   else if (delta < 0)
-    bt_budget_release(&call->ch->budget, (size_t)-delta);
+    bt__budget_release(&call->ch->budget, (size_t)-delta);
 }
 
 static void charge(bt_client_call *call, size_t *slot, size_t now_held) {
@@ -56,8 +56,8 @@ void bt_client_call_charge_to(bt_client_call *call, bt_call *server_call) {
 
 /* Over the budget its bytes count against. */
 static int over_budget(const bt_client_call *call) {
-  return call->charge_to ? srv_call_budget_exceeded(call->charge_to)
-                         : bt_budget_exceeded(&call->ch->budget);
+  return call->charge_to ? bt__srv_call_budget_exceeded(call->charge_to)
+                         : bt__budget_exceeded(&call->ch->budget);
 }
 
 static void charge_decoder(bt_client_call *call) {
@@ -73,20 +73,20 @@ static void charge_queue(bt_client_call *call) {
  * be freed before on_done runs, is still there. */
 static void release_buffers(bt_client_call *call) {
   if (call->blocked)
-    cli_channel_unblock(call->ch, call);
+    bt__cli_channel_unblock(call->ch, call);
   if (call->in_charged == 0 && call->out_charged == 0 && !call->in.dec.buf &&
       !call->out.head)
     return; /* the common end of a call: nothing held */
-  bt_sendq_clear(&call->out);
-  bt_msgin_clear(&call->in);
+  bt__sendq_clear(&call->out);
+  bt__msgin_clear(&call->in);
   charge_queue(call);
   charge_decoder(call);
 }
 
 static void call_free(bt_client_call *call) {
   bt_timer_free(call->timer);
-  bt_sendq_clear(&call->out);
-  bt_msgin_clear(&call->in);
+  bt__sendq_clear(&call->out);
+  bt__msgin_clear(&call->in);
   bt_arena_free(call->arena);
 }
 
@@ -103,7 +103,7 @@ static void complete(bt_client_call *call, int code, const char *message) {
 /* Takes the call off its connection or the pending list. */
 static void detach(bt_client_call *call) {
   if (call->state == CC_PENDING && call->ch) {
-    cli_channel_unqueue(call->ch, call);
+    bt__cli_channel_unqueue(call->ch, call);
   } else if (call->cc) {
     cli_conn *cc = call->cc;
     if (call->prev)
@@ -127,13 +127,13 @@ static void timer_fired(void *ud) {
     complete(call, call->local_code, call->local_message);
     return;
   }
-  cli_call_fail(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
+  bt__cli_call_fail(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
 }
 
-void cli_call_fail(bt_client_call *call, int code, const char *message) {
+void bt__cli_call_fail(bt_client_call *call, int code, const char *message) {
   if (call->state == CC_DONE)
     return;
-  cli_conn_reset_stream(call);
+  bt__cli_conn_reset_stream(call);
   detach(call);
   call->local_code = code;
   if (!message)
@@ -146,14 +146,14 @@ void cli_call_fail(bt_client_call *call, int code, const char *message) {
   bt_timer_start(call->timer, 0);
 }
 
-void cli_call_conn_lost(bt_client_call *call, const char *why) {
+void bt__cli_call_conn_lost(bt_client_call *call, const char *why) {
   call->stream_id = -1; /* the session is going away: nothing to reset */
-  cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
+  bt__cli_call_fail(call, BT_GRPC_UNAVAILABLE, why);
 }
 
 /* ---- request --------------------------------------------------------- */
 
-int cli_call_attach(bt_client_call *call, cli_conn *cc) {
+int bt__cli_call_attach(bt_client_call *call, cli_conn *cc) {
   bt_channel *ch = call->ch;
   nghttp2_nv *nv =
       bt_arena_alloc(call->arena, (10 + call->md_nv_count) * sizeof(*nv));
@@ -172,11 +172,11 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
   if (call->deadline != INT64_MAX) {
     int64_t left = call->deadline - bt_now_ns();
     if (left <= 0) {
-      cli_call_fail(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
+      bt__cli_call_fail(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
       return 0;
     }
     char *timeout = bt_arena_alloc(call->arena, BT_TIMEOUT_MAX_LEN);
-    size_t len = bt_timeout_format(left, timeout);
+    size_t len = bt__timeout_format(left, timeout);
     nv[n++] = MAKE_NV("grpc-timeout", timeout, len);
     nv[n - 1].flags |= NGHTTP2_NV_FLAG_NO_INDEX; /* see value_is_per_call */
   }
@@ -185,7 +185,7 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
     n += call->md_nv_count;
   }
   nghttp2_data_provider prd = {.source.ptr = call,
-                               .read_callback = cli_call_read_data};
+                               .read_callback = bt__cli_call_read_data};
   int32_t id = nghttp2_submit_request(cc->h2, NULL, nv, n, &prd, call);
   if (id < 0)
     return BT_ERR_H2;
@@ -198,18 +198,18 @@ int cli_call_attach(bt_client_call *call, cli_conn *cc) {
     cc->calls->prev = call;
   cc->calls = call;
   cc->active++;
-  bt_conn_mark_dirty(cc->conn);
+  bt__conn_mark_dirty(cc->conn);
   return 0;
 }
 
-ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
+ssize_t bt__cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
                            size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data) {
   (void)h2;
   (void)stream_id;
   (void)user_data;
   bt_client_call *call = source->ptr;
-  size_t n = bt_sendq_read(&call->out, buf, length);
+  size_t n = bt__sendq_read(&call->out, buf, length);
   if (n)
     charge_queue(call);
   if (call->out.bytes > 0 || !call->send_closed)
@@ -227,7 +227,7 @@ static int name_is(const uint8_t *name, size_t len, const char *lit) {
   return len == n && memcmp(name, lit, n) == 0;
 }
 
-int cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
+int bt__cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
                     const uint8_t *name, size_t namelen, const uint8_t *value,
                     size_t valuelen) {
   int is_trailers = frame->headers.cat != NGHTTP2_HCAT_RESPONSE ||
@@ -241,7 +241,7 @@ int cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
     snprintf(why, sizeof(why),
              "%s sent response headers and trailers larger than %u bytes",
              call->ch->name, call->ch->opts.max_header_list);
-    cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED, why);
+    bt__cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED, why);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
   if (name_is(name, namelen, ":status")) {
@@ -268,21 +268,21 @@ int cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
         ok && code <= BT_GRPC_UNAUTHENTICATED ? code : BT_GRPC_UNKNOWN;
   } else if (name_is(name, namelen, "grpc-message")) {
     call->grpc_message = bt_arena_alloc(call->arena, valuelen + 1);
-    bt_percent_decode((const char *)value, valuelen,
+    bt__percent_decode((const char *)value, valuelen,
                       (uint8_t *)call->grpc_message);
   } else if (name_is(name, namelen, "grpc-encoding")) {
-    if (bt_encoding_parse((const char *)value, valuelen, &call->in.encoding))
+    if (bt__encoding_parse((const char *)value, valuelen, &call->in.encoding))
       call->encoding_bad = 1; /* refused on the first message */
   } else if (name_is(name, namelen, "grpc-accept-encoding")) {
     /* we only send what the server accepts if asked to compress */
   } else {
-    bt_metadata_add_wire(is_trailers ? call->trailers : call->init_md,
+    bt__metadata_add_wire(is_trailers ? call->trailers : call->init_md,
                          (const char *)name, namelen, value, valuelen);
   }
   return 0;
 }
 
-void cli_call_headers_done(bt_client_call *call, const nghttp2_frame *frame) {
+void bt__cli_call_headers_done(bt_client_call *call, const nghttp2_frame *frame) {
   if (frame->headers.cat != NGHTTP2_HCAT_RESPONSE ||
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return;
@@ -303,7 +303,7 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
              "%s sent more than one response message for a call that takes "
              "one",
              call->ch->name);
-    cli_call_fail(call, BT_GRPC_INTERNAL, why);
+    bt__cli_call_fail(call, BT_GRPC_INTERNAL, why);
     return -1;
   }
   ProtobufCMessage *decoded = NULL;
@@ -313,7 +313,7 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
       char why[256];
       snprintf(why, sizeof(why), "cannot decode response as %s",
                call->output->name);
-      cli_call_fail(call, BT_GRPC_INTERNAL, why);
+      bt__cli_call_fail(call, BT_GRPC_INTERNAL, why);
       return -1;
     }
   }
@@ -323,31 +323,31 @@ static int deliver_message(void *ud, const uint8_t *msg, size_t len) {
   return call->state == CC_ACTIVE ? 0 : -1;
 }
 
-void cli_call_data(bt_client_call *call, const uint8_t *data, size_t len) {
+void bt__cli_call_data(bt_client_call *call, const uint8_t *data, size_t len) {
   if (call->state != CC_ACTIVE)
     return;
   /* Consumed once handed on (a message to on_message, a part into the
    * decoder), unless the caller paused the call. */
-  cli_conn_consume(call, len);
+  bt__cli_conn_consume(call, len);
   /* Not a gRPC response (an HTTP error page, a proxy's answer): its body
    * means nothing; the status is decided from the HTTP status at the end. */
   if (call->http_status != 200 || !call->content_type_ok)
     return;
   if (call->encoding_bad) {
-    cli_call_fail(call, BT_GRPC_INTERNAL,
+    bt__cli_call_fail(call, BT_GRPC_INTERNAL,
                   "server used a grpc-encoding this client does not accept");
     return;
   }
-  int code = bt_msgin_feed(&call->in, data, len);
+  int code = bt__msgin_feed(&call->in, data, len);
   charge_decoder(call); /* also after a release deferred during the feed */
   if (code > 0)
-    cli_call_fail(call, code, call->in.error);
+    bt__cli_call_fail(call, code, call->in.error);
 }
 
-void cli_call_stream_closed(bt_client_call *call, uint32_t error_code) {
+void bt__cli_call_stream_closed(bt_client_call *call, uint32_t error_code) {
   if (call->state != CC_ACTIVE)
     return;
-  int partial = bt_msgin_finish(&call->in);
+  int partial = bt__msgin_finish(&call->in);
   detach(call);
   char why[128];
   int code;
@@ -429,10 +429,10 @@ static void prepare_metadata(bt_client_call *call, const bt_metadata *md) {
       call->user_agent_len = ua_len;
       continue;
     }
-    size_t wire_len = bt_metadata_wire_value_len(key, value, len);
+    size_t wire_len = bt__metadata_wire_value_len(key, value, len);
     char *mem = bt_arena_alloc(call->arena, key_len + 1 + wire_len + 1);
     memcpy(mem, key, key_len + 1);
-    bt_metadata_wire_value(key, value, len, mem + key_len + 1);
+    bt__metadata_wire_value(key, value, len, mem + key_len + 1);
     uint8_t flags = NV_NO_COPY;
     if (value_is_per_call(key, key_len))
       flags |= NGHTTP2_NV_FLAG_NO_INDEX;
@@ -462,8 +462,8 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
   call->single_response = opts ? opts->single_response : 0;
   call->init_md = bt_metadata_new(arena);
   call->trailers = bt_metadata_new(arena);
-  bt_sendq_init(&call->out);
-  bt_msgin_init(&call->in, ch->opts.max_recv_message, deliver_message, call);
+  bt__sendq_init(&call->out);
+  bt__msgin_init(&call->in, ch->opts.max_recv_message, deliver_message, call);
   call->state = CC_NEW;
   if (opts && opts->timeout_ns > 0) {
     int64_t now = bt_now_ns();
@@ -474,11 +474,11 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
                    (uint64_t)(opts->timeout_ns + 999999) / 1000000);
   }
   if (ch->freeing) {
-    cli_call_fail(call, BT_GRPC_CANCELLED, "channel closed");
+    bt__cli_call_fail(call, BT_GRPC_CANCELLED, "channel closed");
     return call;
   }
   /* dispatch attaches the call, queues it or fails it */
-  cli_channel_dispatch(ch, call);
+  bt__cli_channel_dispatch(ch, call);
   return call;
 }
 
@@ -493,21 +493,21 @@ static int check_budget(bt_client_call *call) {
            "request not sent: the channel to %s is over its buffer budget "
            "(%zu bytes)",
            call->ch->name, call->ch->budget.limit);
-  cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED, why);
+  bt__cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED, why);
   return BT_ERR_LIMIT;
 }
 
 static int queued(bt_client_call *call, int rv) {
   if (rv != 0) {
-    cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED,
+    bt__cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED,
                   rv == BT_ERR_NOMEM ? "out of memory for a request"
                                      : "request too large");
     return rv;
   }
   charge_queue(call);
-  cli_conn_kick(call);
+  bt__cli_conn_kick(call);
   if (call->cbs.on_writable && !bt_client_call_writable(call))
-    cli_channel_block(call->ch, call);
+    bt__cli_channel_block(call->ch, call);
   return 0;
 }
 
@@ -516,7 +516,7 @@ int bt_client_call_send(bt_client_call *call, const ProtobufCMessage *msg) {
     return BT_ERR_STATE;
   if (check_budget(call) != 0)
     return BT_ERR_LIMIT;
-  return queued(call, bt_sendq_push_message(&call->out, msg, call->gzip));
+  return queued(call, bt__sendq_push_message(&call->out, msg, call->gzip));
 }
 
 int bt_client_call_send_bytes(bt_client_call *call, const uint8_t *bytes,
@@ -525,7 +525,7 @@ int bt_client_call_send_bytes(bt_client_call *call, const uint8_t *bytes,
     return BT_ERR_STATE;
   if (check_budget(call) != 0)
     return BT_ERR_LIMIT;
-  return queued(call, bt_sendq_push_bytes(&call->out, bytes, len, call->gzip));
+  return queued(call, bt__sendq_push_bytes(&call->out, bytes, len, call->gzip));
 }
 
 int bt_client_call_writable(const bt_client_call *call) {
@@ -539,7 +539,7 @@ size_t bt_client_call_send_queued(const bt_client_call *call) {
   return call->out.bytes;
 }
 
-int cli_call_check_writable(bt_client_call *call) {
+int bt__cli_call_check_writable(bt_client_call *call) {
   if (!call->cbs.on_writable || call->send_closed || call->state == CC_DONE)
     return 0;
   size_t high = call->ch->opts.stream_buffer;
@@ -560,19 +560,19 @@ void bt_client_call_read_resume(bt_client_call *call) {
   size_t owed = call->unconsumed;
   call->unconsumed = 0;
   if (owed && call->state == CC_ACTIVE)
-    cli_conn_consume(call, owed);
+    bt__cli_conn_consume(call, owed);
 }
 
 int bt_client_call_close_send(bt_client_call *call) {
   if (call->send_closed || call->state == CC_DONE)
     return BT_ERR_STATE;
   call->send_closed = 1;
-  cli_conn_kick(call);
+  bt__cli_conn_kick(call);
   return 0;
 }
 
 void bt_client_call_cancel(bt_client_call *call) {
-  cli_call_fail(call, BT_GRPC_CANCELLED, "Cancelled");
+  bt__cli_call_fail(call, BT_GRPC_CANCELLED, "Cancelled");
 }
 
 bt_client_call *bt_channel_call(bt_channel *ch, const char *path,

@@ -22,7 +22,7 @@ static uInt chunk(size_t n) {
   return n > ZCHUNK ? (uInt)ZCHUNK : (uInt)n;
 }
 
-int bt_gzip_compress(const uint8_t *in, size_t len, uint8_t **out,
+int bt__gzip_compress(const uint8_t *in, size_t len, uint8_t **out,
                      size_t *out_len) {
   z_stream zs;
   memset(&zs, 0, sizeof(zs));
@@ -64,7 +64,7 @@ int bt_gzip_compress(const uint8_t *in, size_t len, uint8_t **out,
   return 0;
 }
 
-int bt_gzip_decompress(const uint8_t *in, size_t len, size_t max_out,
+int bt__gzip_decompress(const uint8_t *in, size_t len, size_t max_out,
                        uint8_t **out, size_t *out_len) {
   z_stream zs;
   memset(&zs, 0, sizeof(zs));

@@ -21,7 +21,7 @@
 #include <baton/error.h>
 
 #include "alloc_cache.h"
-#include "loop.h"
+#include "loop_int.h"
 #include "tls.h"
 
 #define READ_CHUNK 65536
@@ -31,7 +31,7 @@ struct bt_conn {
   uv_tcp_t tcp;
   uv_connect_t connect_req;
   uv_write_t write_req;
-  uv_timer_t owner_timer; /* bt_conn_set_timeout / handshake */
+  uv_timer_t owner_timer; /* bt__conn_set_timeout / handshake */
   uv_timer_t write_timer; /* a write that makes no progress */
   bt_loop *loop;
   const bt_conn_ops *ops;
@@ -41,9 +41,9 @@ struct bt_conn {
   BIO *rbio, *wbio; /* network side of the TLS engine */
   int ready;
   int reading;
-  int owner_paused; /* bt_conn_pause_reading: the owner's budget is spent */
+  int owner_paused; /* bt__conn_pause_reading: the owner's budget is spent */
   int want_drain;   /* the owner stopped producing at the high-water mark */
-  int closing;      /* bt_conn_close called: flush then close */
+  int closing;      /* bt__conn_close called: flush then close */
   int handle_closing;
   int close_err;
   int handles_open; /* tcp + two timers, for the deferred free */
@@ -143,7 +143,7 @@ static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static void pool_destroy(void *p) {
   out_pool *op = p;
   while (op->n) {
-    bt_alloc_note_cached(-1);
+    bt__alloc_note_cached(-1);
     bt_free(op->free[--op->n]);
   }
   free(op);
@@ -165,10 +165,10 @@ static out_pool *thread_pool(void) {
   return op;
 }
 
-void bt_conn_cache_flush(void) {
+void bt__conn_cache_flush(void) {
   out_pool *op = thread_pool();
   while (op->n) {
-    bt_alloc_note_cached(-1);
+    bt__alloc_note_cached(-1);
     bt_free(op->free[--op->n]);
   }
   /* The thread's TLS plaintext buffer, when no connection is using it. */
@@ -186,7 +186,7 @@ static void buf_put(uint8_t *b, size_t cap) {
   out_pool *op = thread_pool();
   if (cap == OUT_BUF && op->n < OUT_POOL_MAX) {
     op->free[op->n++] = b;
-    bt_alloc_note_cached(1);
+    bt__alloc_note_cached(1);
     return;
   }
   bt_free(b);
@@ -200,7 +200,7 @@ static void ensure_out(bt_conn *c, size_t need) {
     out_pool *op = thread_pool();
     if (op->n && need <= OUT_BUF) {
       c->out = op->free[--op->n];
-      bt_alloc_note_cached(-1);
+      bt__alloc_note_cached(-1);
       c->out_cap = OUT_BUF;
       return;
     }
@@ -313,7 +313,7 @@ static void close_now(bt_conn *c, int err) {
   c->closing = 1;
   if (!c->close_err)
     c->close_err = err;
-  bt_loop_unmark_dirty(c->loop, &c->flushable);
+  bt__loop_unmark_dirty(c->loop, &c->flushable);
   uv_close((uv_handle_t *)&c->tcp, handle_closed);
   uv_close((uv_handle_t *)&c->owner_timer, handle_closed);
   uv_close((uv_handle_t *)&c->write_timer, handle_closed);
@@ -349,7 +349,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void resume_reading(bt_conn *c) {
   if (!c->reading && !c->closing && !c->owner_paused &&
-      bt_conn_pending(c) <= c->limits.read_pause_bytes) {
+      bt__conn_pending(c) <= c->limits.read_pause_bytes) {
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
     c->reading = 1;
   }
@@ -358,7 +358,7 @@ static void resume_reading(bt_conn *c) {
 static int deliver(bt_conn *c, const uint8_t *data, size_t len) {
   int rv = c->ops->on_read(c, data, len, c->ud);
   if (rv != 0) {
-    bt_conn_close(c, rv);
+    bt__conn_close(c, rv);
     return rv;
   }
   return 0;
@@ -380,7 +380,7 @@ static void become_ready(bt_conn *c) {
   uv_timer_stop(&c->owner_timer);
   if (c->ops->on_ready)
     c->ops->on_ready(c, c->ud);
-  bt_conn_mark_dirty(c);
+  bt__conn_mark_dirty(c);
 }
 
 /* Runs the handshake on what arrived; returns <0 when it failed. */
@@ -395,7 +395,7 @@ static int tls_handshake(bt_conn *c) {
   }
   int err = SSL_get_error(c->ssl, rv);
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-    bt_conn_mark_dirty(c);
+    bt__conn_mark_dirty(c);
     return 0;
   }
   unsigned long e = ERR_peek_error();
@@ -420,7 +420,7 @@ static void tls_read(bt_conn *c, const uint8_t *data, size_t len) {
   if (!c->ready) {
     if (tls_handshake(c) != 0) {
       /* Send the alert the engine produced, then close. */
-      bt_conn_close(c, BT_ERR_TLS);
+      bt__conn_close(c, BT_ERR_TLS);
       return;
     }
     if (!c->ready)
@@ -440,7 +440,7 @@ static void tls_read(bt_conn *c, const uint8_t *data, size_t len) {
     if (err == SSL_ERROR_WANT_READ)
       break;
     if (err == SSL_ERROR_ZERO_RETURN) {
-      bt_conn_close(c, 0);
+      bt__conn_close(c, 0);
       return;
     }
     ERR_clear_error();
@@ -448,7 +448,7 @@ static void tls_read(bt_conn *c, const uint8_t *data, size_t len) {
     return;
   }
   if (c->out_len)
-    bt_conn_mark_dirty(c);
+    bt__conn_mark_dirty(c);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -464,7 +464,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     tls_read(c, (const uint8_t *)buf->base, (size_t)nread);
   else
     deliver(c, (const uint8_t *)buf->base, (size_t)nread);
-  if (!c->handle_closing && bt_conn_pending(c) > c->limits.read_pause_bytes)
+  if (!c->handle_closing && bt__conn_pending(c) > c->limits.read_pause_bytes)
     pause_reading(c);
 }
 
@@ -474,11 +474,11 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
  * marked dirty). Without this a write that completes at once would leave
  * the owner's remaining output unsent until the peer sent something. */
 static void output_drained(bt_conn *c) {
-  if (bt_conn_pending(c) <= c->limits.read_pause_bytes / 2)
+  if (bt__conn_pending(c) <= c->limits.read_pause_bytes / 2)
     resume_reading(c);
-  if (c->want_drain && bt_conn_pending(c) <= BT_CONN_OUTPUT_LOW) {
+  if (c->want_drain && bt__conn_pending(c) <= BT_CONN_OUTPUT_LOW) {
     c->want_drain = 0;
-    bt_conn_mark_dirty(c);
+    bt__conn_mark_dirty(c);
   }
 }
 
@@ -496,12 +496,12 @@ static void write_cb(uv_write_t *req, int status) {
     close_now(c, c->close_err);
     return;
   }
-  if (bt_conn_pending(c) <= c->limits.read_pause_bytes / 2)
+  if (bt__conn_pending(c) <= c->limits.read_pause_bytes / 2)
     resume_reading(c);
   release_idle_buffers(c);
   /* Let the owner produce more now that the socket drained. */
   c->want_drain = 0;
-  bt_conn_mark_dirty(c);
+  bt__conn_mark_dirty(c);
 }
 
 static void start_write(bt_conn *c) {
@@ -586,12 +586,12 @@ static void conn_flush(bt_flushable *f) {
     close_now(c, c->close_err);
 }
 
-void bt_conn_mark_dirty(bt_conn *c) {
+void bt__conn_mark_dirty(bt_conn *c) {
   if (!c->handle_closing)
-    bt_loop_mark_dirty(c->loop, &c->flushable);
+    bt__loop_mark_dirty(c->loop, &c->flushable);
 }
 
-void bt_conn_write(bt_conn *c, const uint8_t *data, size_t len) {
+void bt__conn_write(bt_conn *c, const uint8_t *data, size_t len) {
   if (c->handle_closing || len == 0)
     return;
   if (!c->ssl) {
@@ -604,34 +604,34 @@ void bt_conn_write(bt_conn *c, const uint8_t *data, size_t len) {
     seal(c);
 }
 
-size_t bt_conn_pending(const bt_conn *c) {
+size_t bt__conn_pending(const bt_conn *c) {
   return c->plain_len + c->out_len + c->wlen;
 }
 
-int bt_conn_output_full(bt_conn *c) {
-  if (bt_conn_pending(c) < BT_CONN_OUTPUT_HIGH)
+int bt__conn_output_full(bt_conn *c) {
+  if (bt__conn_pending(c) < BT_CONN_OUTPUT_HIGH)
     return 0;
   c->want_drain = 1;
   return 1;
 }
 
-void bt_conn_pause_reading(bt_conn *c) {
+void bt__conn_pause_reading(bt_conn *c) {
   c->owner_paused = 1;
   pause_reading(c);
 }
 
-void bt_conn_resume_reading(bt_conn *c) {
+void bt__conn_resume_reading(bt_conn *c) {
   if (!c->owner_paused)
     return;
   c->owner_paused = 0;
   resume_reading(c);
 }
 
-int bt_conn_reading_paused(const bt_conn *c) {
+int bt__conn_reading_paused(const bt_conn *c) {
   return c->owner_paused;
 }
 
-int bt_conn_peer_gone(bt_conn *c) {
+int bt__conn_peer_gone(bt_conn *c) {
   if (c->handle_closing)
     return 1;
   uv_os_fd_t fd;
@@ -645,7 +645,7 @@ int bt_conn_peer_gone(bt_conn *c) {
   return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
-void bt_conn_close(bt_conn *c, int err) {
+void bt__conn_close(bt_conn *c, int err) {
   if (c->closing)
     return;
   c->closing = 1;
@@ -667,10 +667,10 @@ void bt_conn_close(bt_conn *c, int err) {
   uv_timer_start(&c->owner_timer, owner_timeout,
                  c->limits.write_timeout_ms ? c->limits.write_timeout_ms : 5000,
                  0);
-  bt_loop_mark_dirty(c->loop, &c->flushable);
+  bt__loop_mark_dirty(c->loop, &c->flushable);
 }
 
-void bt_conn_set_timeout(bt_conn *c, uint32_t ms) {
+void bt__conn_set_timeout(bt_conn *c, uint32_t ms) {
   if (c->handle_closing || c->closing)
     return;
   if (ms)
@@ -679,15 +679,15 @@ void bt_conn_set_timeout(bt_conn *c, uint32_t ms) {
     uv_timer_stop(&c->owner_timer);
 }
 
-const char *bt_conn_peer(const bt_conn *c) {
+const char *bt__conn_peer(const bt_conn *c) {
   return c->peer;
 }
 
-bt_loop *bt_conn_loop(const bt_conn *c) {
+bt_loop *bt__conn_loop(const bt_conn *c) {
   return c->loop;
 }
 
-const char *bt_conn_error(const bt_conn *c) {
+const char *bt__conn_error(const bt_conn *c) {
   return c->error;
 }
 
@@ -697,13 +697,13 @@ static void start_session(bt_conn *c) {
   resume_reading(c);
   if (c->ssl) {
     if (tls_handshake(c) != 0)
-      bt_conn_close(c, BT_ERR_TLS);
+      bt__conn_close(c, BT_ERR_TLS);
   } else {
     become_ready(c);
   }
 }
 
-bt_conn *bt_conn_accept(bt_loop *loop, uv_stream_t *server, SSL_CTX *ctx,
+bt_conn *bt__conn_accept(bt_loop *loop, uv_stream_t *server, SSL_CTX *ctx,
                         const bt_conn_limits *limits, const bt_conn_ops *ops,
                         void *ud) {
   bt_conn *c = conn_new(loop, ctx, limits, ops, ud);
@@ -736,7 +736,7 @@ static void connect_cb(uv_connect_t *req, int status) {
   start_session(c);
 }
 
-bt_conn *bt_conn_connect(bt_loop *loop, const struct sockaddr *addr,
+bt_conn *bt__conn_connect(bt_loop *loop, const struct sockaddr *addr,
                          SSL_CTX *ctx, const char *server_name, int verify_name,
                          const bt_conn_limits *limits, const bt_conn_ops *ops,
                          void *ud) {

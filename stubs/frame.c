@@ -18,12 +18,12 @@
 #define FRAME_KEEP_BUF (64 * 1024)
 #define FRAME_FIRST_BUF (16 * 1024)
 
-void bt_frame_decoder_init(bt_frame_decoder *d, size_t max_len) {
+void bt__frame_decoder_init(bt_frame_decoder *d, size_t max_len) {
   memset(d, 0, sizeof(*d));
   d->max_len = max_len;
 }
 
-void bt_frame_decoder_clear(bt_frame_decoder *d) {
+void bt__frame_decoder_clear(bt_frame_decoder *d) {
   if (!d)
     return;
   bt_free(d->buf);
@@ -77,7 +77,7 @@ static void end_message(bt_frame_decoder *d) {
   }
 }
 
-int bt_frame_decoder_feed(bt_frame_decoder *d, const uint8_t *data, size_t len,
+int bt__frame_decoder_feed(bt_frame_decoder *d, const uint8_t *data, size_t len,
                           bt_frame_cb cb, void *ud) {
   static const uint8_t empty[1];
   int rv;
@@ -132,11 +132,11 @@ int bt_frame_decoder_feed(bt_frame_decoder *d, const uint8_t *data, size_t len,
   }
 }
 
-int bt_frame_decoder_partial(const bt_frame_decoder *d) {
+int bt__frame_decoder_partial(const bt_frame_decoder *d) {
   return d->hdr_have > 0;
 }
 
-void bt_frame_header_write(uint8_t out[BT_FRAME_HEADER_LEN], int compressed,
+void bt__frame_header_write(uint8_t out[BT_FRAME_HEADER_LEN], int compressed,
                            uint32_t len) {
   out[0] = compressed ? 1 : 0;
   out[1] = (uint8_t)(len >> 24);

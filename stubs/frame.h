@@ -24,25 +24,25 @@ typedef struct bt_frame_decoder {
 } bt_frame_decoder;
 
 /* Called per message; a non-zero return stops decoding and is returned by
- * bt_frame_decoder_feed. msg is valid only during the call. */
+ * bt__frame_decoder_feed. msg is valid only during the call. */
 typedef int (*bt_frame_cb)(void *ud, int compressed, const uint8_t *msg,
                            size_t len);
 
 /* Caller-supplied storage; messages longer than max_len are refused. */
-void bt_frame_decoder_init(bt_frame_decoder *d, size_t max_len);
+void bt__frame_decoder_init(bt_frame_decoder *d, size_t max_len);
 /* Releases the buffer; the decoder can be initialised again. */
-void bt_frame_decoder_clear(bt_frame_decoder *d);
+void bt__frame_decoder_clear(bt_frame_decoder *d);
 /* Feeds len bytes. Returns 0, BT_ERR_TOO_LARGE (prefix over the limit),
  * BT_ERR_PARSE (flags byte other than 0 or 1), BT_ERR_NOMEM (no memory for
  * a message that straddles feeds) or the callback's value. After
  * an error the decoder must not be fed again. */
-int bt_frame_decoder_feed(bt_frame_decoder *d, const uint8_t *data, size_t len,
+int bt__frame_decoder_feed(bt_frame_decoder *d, const uint8_t *data, size_t len,
                           bt_frame_cb cb, void *ud);
 /* 1 when part of a message has been seen but not all of it (at the end of a
  * stream that is a truncated message). */
-int bt_frame_decoder_partial(const bt_frame_decoder *d);
+int bt__frame_decoder_partial(const bt_frame_decoder *d);
 /* Writes the 5-byte prefix. */
-void bt_frame_header_write(uint8_t out[BT_FRAME_HEADER_LEN], int compressed,
+void bt__frame_header_write(uint8_t out[BT_FRAME_HEADER_LEN], int compressed,
                            uint32_t len);
 
 #endif

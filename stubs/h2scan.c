@@ -9,7 +9,7 @@
 #define T_RST_STREAM 0x3
 #define F_END_STREAM 0x1
 
-void bt_h2scan_init(bt_h2scan *s) {
+void bt__h2scan_init(bt_h2scan *s) {
   memset(s, 0, sizeof(*s));
   s->preface_left = 24;
 }
@@ -92,7 +92,7 @@ static bt_h2scan_verdict on_header(bt_h2scan *s, const uint8_t *hdr) {
   return BT_H2SCAN_OK;
 }
 
-bt_h2scan_verdict bt_h2scan_feed(bt_h2scan *s, const uint8_t *data, size_t len,
+bt_h2scan_verdict bt__h2scan_feed(bt_h2scan *s, const uint8_t *data, size_t len,
                                  size_t *ok_len) {
   size_t i = 0;
   size_t frame_start = 0; /* where the frame being looked at began */

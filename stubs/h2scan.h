@@ -54,11 +54,11 @@ typedef struct bt_h2scan {
 } bt_h2scan;
 
 /* For a server (the client's 24-byte preface comes first). */
-void bt_h2scan_init(bt_h2scan *s);
+void bt__h2scan_init(bt_h2scan *s);
 /* Scans len more bytes. Returns BT_H2SCAN_OK, or a verdict with *ok_len
  * the bytes before the offending frame (hand those to nghttp2, then act on
  * the verdict; the scanner must not be fed again). */
-bt_h2scan_verdict bt_h2scan_feed(bt_h2scan *s, const uint8_t *data, size_t len,
+bt_h2scan_verdict bt__h2scan_feed(bt_h2scan *s, const uint8_t *data, size_t len,
                                  size_t *ok_len);
 
 #endif

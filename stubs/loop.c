@@ -5,7 +5,7 @@
  * and a uv_prepare handle (run just before the loop blocks for I/O) flushes
  * every dirty connection once, so a turn that handled many frames issues one
  * write per connection. */
-#include "loop.h"
+#include "loop_int.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -107,7 +107,7 @@ void *bt_loop_uv(bt_loop *loop) {
   return &loop->uv;
 }
 
-bt_loop *bt_loop_from_uv(uv_loop_t *uv) {
+bt_loop *bt__loop_from_uv(uv_loop_t *uv) {
   return uv->data;
 }
 
@@ -117,7 +117,7 @@ int64_t bt_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void bt_loop_mark_dirty(bt_loop *loop, bt_flushable *f) {
+void bt__loop_mark_dirty(bt_loop *loop, bt_flushable *f) {
   if (f->dirty)
     return;
   f->dirty = 1;
@@ -125,7 +125,7 @@ void bt_loop_mark_dirty(bt_loop *loop, bt_flushable *f) {
   loop->dirty_head = f;
 }
 
-void bt_loop_unmark_dirty(bt_loop *loop, bt_flushable *f) {
+void bt__loop_unmark_dirty(bt_loop *loop, bt_flushable *f) {
   if (!f->dirty)
     return;
   for (bt_flushable **p = &loop->dirty_head; *p; p = &(*p)->next_dirty) {
@@ -140,7 +140,7 @@ void bt_loop_unmark_dirty(bt_loop *loop, bt_flushable *f) {
 
 static void timer_fired(uv_timer_t *h) {
   bt_timer *t = h->data;
-  bt_loop *loop = bt_loop_from_uv(h->loop);
+  bt_loop *loop = bt__loop_from_uv(h->loop);
   loop->in_timer_cb++;
   t->fn(t->ud);
   loop->in_timer_cb--;
@@ -174,7 +174,7 @@ void bt_timer_free(bt_timer *t) {
   if (!t)
     return;
   uv_timer_stop(&t->handle);
-  bt_loop *loop = bt_loop_from_uv(t->handle.loop);
+  bt_loop *loop = bt__loop_from_uv(t->handle.loop);
   /* Freed from a timer callback it is closed as before: a closing handle
    * keeps this loop turn from blocking in poll, which callers that wait
    * with bt_loop_run_once(loop, 1) for what the callback did rely on. */

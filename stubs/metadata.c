@@ -4,7 +4,7 @@
  * Entries live in a growable array; each entry's key and value share one
  * allocation ("key\0value\0"). With an arena every byte comes from it and
  * nothing is freed one by one. */
-#include "metadata.h"
+#include "metadata_wire.h"
 
 #include "base64.h"
 
@@ -205,7 +205,7 @@ const uint8_t *bt_metadata_get(const bt_metadata *md, const char *key,
   return NULL;
 }
 
-int bt_metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
+int bt__metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
                          const uint8_t *value, size_t value_len) {
   if (!bt_metadata_key_is_valid(name, name_len))
     return BT_ERR_INVAL;
@@ -220,7 +220,7 @@ int bt_metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
   /* Decode straight into the entry; on bad base64 take the entry back. */
   md_entry *e = append(md, name, name_len, value_len / 4 * 3 + 3);
   int rv =
-      bt_base64_decode((const char *)value, value_len, e->value, &e->value_len);
+      bt__base64_decode((const char *)value, value_len, e->value, &e->value_len);
   if (rv != 0) {
     md->count--;
     md_release(md, e->key);
@@ -230,17 +230,17 @@ int bt_metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
   return 0;
 }
 
-size_t bt_metadata_wire_value_len(const char *key, const uint8_t *value,
+size_t bt__metadata_wire_value_len(const char *key, const uint8_t *value,
                                   size_t len) {
   if (bt_metadata_key_is_binary(key, key ? strlen(key) : 0))
-    return bt_base64_encoded_len(len);
+    return bt__base64_encoded_len(len);
   return len;
 }
 
-size_t bt_metadata_wire_value(const char *key, const uint8_t *value, size_t len,
+size_t bt__metadata_wire_value(const char *key, const uint8_t *value, size_t len,
                               char *out) {
   if (bt_metadata_key_is_binary(key, key ? strlen(key) : 0))
-    return bt_base64_encode(value, len, out);
+    return bt__base64_encode(value, len, out);
   if (len)
     memcpy(out, value, len);
   out[len] = '\0';

@@ -10,22 +10,22 @@
 
 #include "compress.h"
 
-void bt_msgin_init(bt_msgin *in, size_t max_len,
+void bt__msgin_init(bt_msgin *in, size_t max_len,
                    int (*deliver)(void *ud, const uint8_t *msg, size_t len),
                    void *ud) {
   memset(in, 0, sizeof(*in));
-  bt_frame_decoder_init(&in->dec, max_len);
+  bt__frame_decoder_init(&in->dec, max_len);
   in->max_len = max_len;
   in->deliver = deliver;
   in->ud = ud;
 }
 
-void bt_msgin_clear(bt_msgin *in) {
+void bt__msgin_clear(bt_msgin *in) {
   if (in->feeding) {
     in->cleared = 1;
     return;
   }
-  bt_frame_decoder_clear(&in->dec);
+  bt__frame_decoder_clear(&in->dec);
 }
 
 /* Records why the stream's messages cannot be read; stops the decoder. */
@@ -46,7 +46,7 @@ static int on_frame(void *ud, int compressed, const uint8_t *msg, size_t len) {
                 "compressed message without grpc-encoding");
   uint8_t *plain;
   size_t plain_len;
-  int rv = bt_gzip_decompress(msg, len, in->max_len, &plain, &plain_len);
+  int rv = bt__gzip_decompress(msg, len, in->max_len, &plain, &plain_len);
   if (rv == BT_ERR_TOO_LARGE)
     return fail(in, BT_GRPC_RESOURCE_EXHAUSTED,
                 "decompressed message larger than the receive limit");
@@ -61,14 +61,14 @@ static int on_frame(void *ud, int compressed, const uint8_t *msg, size_t len) {
   return rv || in->cleared ? -1 : 0;
 }
 
-int bt_msgin_feed(bt_msgin *in, const uint8_t *data, size_t len) {
+int bt__msgin_feed(bt_msgin *in, const uint8_t *data, size_t len) {
   if (in->cleared)
     return -1;
   in->feeding = 1;
-  int rv = bt_frame_decoder_feed(&in->dec, data, len, on_frame, in);
+  int rv = bt__frame_decoder_feed(&in->dec, data, len, on_frame, in);
   in->feeding = 0;
   if (in->cleared) {
-    bt_frame_decoder_clear(&in->dec);
+    bt__frame_decoder_clear(&in->dec);
     return -1;
   }
   if (rv == 0)
@@ -97,8 +97,8 @@ int bt_msgin_feed(bt_msgin *in, const uint8_t *data, size_t len) {
   return in->error_code;
 }
 
-int bt_msgin_finish(bt_msgin *in) {
-  if (!bt_frame_decoder_partial(&in->dec))
+int bt__msgin_finish(bt_msgin *in) {
+  if (!bt__frame_decoder_partial(&in->dec))
     return 0;
   in->error_code = BT_GRPC_INTERNAL;
   snprintf(in->error, sizeof(in->error),
@@ -106,7 +106,7 @@ int bt_msgin_finish(bt_msgin *in) {
   return in->error_code;
 }
 
-int bt_encoding_parse(const char *value, size_t len, bt_encoding *enc) {
+int bt__encoding_parse(const char *value, size_t len, bt_encoding *enc) {
   if (len == 8 && memcmp(value, "identity", 8) == 0) {
     *enc = BT_ENCODING_IDENTITY;
     return 0;

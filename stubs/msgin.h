@@ -21,27 +21,27 @@ typedef struct bt_msgin {
   int (*deliver)(void *ud, const uint8_t *msg, size_t len);
   void *ud;
   unsigned long count; /* messages delivered */
-  int feeding;         /* inside bt_msgin_feed */
-  int cleared;         /* bt_msgin_clear came during a feed: stop it */
+  int feeding;         /* inside bt__msgin_feed */
+  int cleared;         /* bt__msgin_clear came during a feed: stop it */
 } bt_msgin;
 
 /* deliver gets each decoded message (valid only during the call); a
  * non-zero return stops decoding. */
-void bt_msgin_init(bt_msgin *in, size_t max_len,
+void bt__msgin_init(bt_msgin *in, size_t max_len,
                    int (*deliver)(void *ud, const uint8_t *msg, size_t len),
                    void *ud);
 /* Releases the decoder's buffer. Called from inside deliver (a message's
  * handler ended the call), it stops the feed and releases once the decoder
  * has returned. */
-void bt_msgin_clear(bt_msgin *in);
+void bt__msgin_clear(bt_msgin *in);
 /* Feeds DATA payload. Returns 0, or a gRPC status code with in->error set
  * (RESOURCE_EXHAUSTED over the limit, INTERNAL for bad framing, a
  * compressed message without grpc-encoding or corrupt gzip), or what
  * deliver returned (as a negative number). */
-int bt_msgin_feed(bt_msgin *in, const uint8_t *data, size_t len);
+int bt__msgin_feed(bt_msgin *in, const uint8_t *data, size_t len);
 /* Called at the end of the stream: INTERNAL when a message was cut short. */
-int bt_msgin_finish(bt_msgin *in);
+int bt__msgin_finish(bt_msgin *in);
 /* Parses a grpc-encoding value: 0 with *enc, or -1 when unsupported. */
-int bt_encoding_parse(const char *value, size_t len, bt_encoding *enc);
+int bt__encoding_parse(const char *value, size_t len, bt_encoding *enc);
 
 #endif

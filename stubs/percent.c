@@ -17,7 +17,7 @@ static int hex_value(char c) {
   return -1;
 }
 
-size_t bt_percent_encoded_len(const uint8_t *in, size_t len) {
+size_t bt__percent_encoded_len(const uint8_t *in, size_t len) {
   size_t n = len;
   for (size_t i = 0; i < len; i++) {
     if (needs_escape(in[i]))
@@ -26,7 +26,7 @@ size_t bt_percent_encoded_len(const uint8_t *in, size_t len) {
   return n;
 }
 
-size_t bt_percent_encode(const uint8_t *in, size_t len, char *out) {
+size_t bt__percent_encode(const uint8_t *in, size_t len, char *out) {
   static const char hex[] = "0123456789ABCDEF";
   char *o = out;
   for (size_t i = 0; i < len; i++) {
@@ -43,7 +43,7 @@ size_t bt_percent_encode(const uint8_t *in, size_t len, char *out) {
   return (size_t)(o - out);
 }
 
-size_t bt_percent_decode(const char *in, size_t len, uint8_t *out) {
+size_t bt__percent_decode(const char *in, size_t len, uint8_t *out) {
   uint8_t *o = out;
   for (size_t i = 0; i < len; i++) {
     int hi, lo;

@@ -115,7 +115,7 @@ static void *block_new(unsigned cls, size_t size) {
   return h + 1;
 }
 
-void *bt_pool_alloc(size_t size) {
+void *bt__pool_alloc(size_t size) {
   if (size > BT_POOL_MAX_SIZE)
     return block_new(LARGE_CLASS, size);
   unsigned cls = size_class(size);
@@ -129,10 +129,10 @@ void *bt_pool_alloc(size_t size) {
   return block_new(cls, size);
 }
 
-void *bt_pool_calloc(size_t n, size_t size) {
+void *bt__pool_calloc(size_t n, size_t size) {
   if (size && n > SIZE_MAX / size)
     out_of_memory(SIZE_MAX);
-  void *p = bt_pool_alloc(n * size);
+  void *p = bt__pool_alloc(n * size);
   memset(p, 0, n * size);
   return p;
 }
@@ -141,13 +141,13 @@ static block_header *header_of(void *p) {
   block_header *h = (block_header *)p - 1;
   if (h->magic != POOL_MAGIC || h->cls > LARGE_CLASS) {
     /* Not ours: a caller bug that would corrupt the heap; stop here. */
-    fprintf(stderr, "baton: bt_pool_free of a block the pool did not make\n");
+    fprintf(stderr, "baton: bt__pool_free of a block the pool did not make\n");
     abort();
   }
   return h;
 }
 
-void bt_pool_free(void *p) {
+void bt__pool_free(void *p) {
   if (!p)
     return;
   block_header *h = header_of(p);
@@ -163,23 +163,23 @@ void bt_pool_free(void *p) {
   c->bytes += h->size;
 }
 
-void *bt_pool_realloc(void *p, size_t size) {
+void *bt__pool_realloc(void *p, size_t size) {
   if (!p)
-    return bt_pool_alloc(size);
+    return bt__pool_alloc(size);
   block_header *h = header_of(p);
   if (size <= h->size && h->cls != LARGE_CLASS)
     return p; /* the class has room */
-  void *q = bt_pool_alloc(size);
+  void *q = bt__pool_alloc(size);
   memcpy(q, p, h->size < size ? h->size : size);
-  bt_pool_free(p);
+  bt__pool_free(p);
   return q;
 }
 
-size_t bt_pool_cached_bytes(void) {
+size_t bt__pool_cached_bytes(void) {
   return tls_cache ? tls_cache->bytes : 0;
 }
 
-void bt_pool_flush(void) {
+void bt__pool_flush(void) {
   if (tls_cache)
     cache_free_all(tls_cache);
 }
@@ -188,25 +188,25 @@ void bt_pool_flush(void) {
 
 static void *h2_malloc(size_t size, void *ud) {
   (void)ud;
-  return bt_pool_alloc(size);
+  return bt__pool_alloc(size);
 }
 
 static void h2_free(void *p, void *ud) {
   (void)ud;
-  bt_pool_free(p);
+  bt__pool_free(p);
 }
 
 static void *h2_calloc(size_t n, size_t size, void *ud) {
   (void)ud;
-  return bt_pool_calloc(n, size);
+  return bt__pool_calloc(n, size);
 }
 
 static void *h2_realloc(void *p, size_t size, void *ud) {
   (void)ud;
-  return bt_pool_realloc(p, size);
+  return bt__pool_realloc(p, size);
 }
 
-nghttp2_mem *bt_pool_nghttp2_mem(void) {
+nghttp2_mem *bt__pool_nghttp2_mem(void) {
   static nghttp2_mem mem = {NULL, h2_malloc, h2_free, h2_calloc, h2_realloc};
   return &mem;
 }

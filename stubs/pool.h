@@ -16,26 +16,26 @@
 #include <nghttp2/nghttp2.h>
 
 /* Largest size served from the free lists; bigger blocks pass through to
- * malloc (still with the header, so bt_pool_free takes any pool block). */
+ * malloc (still with the header, so bt__pool_free takes any pool block). */
 #define BT_POOL_MAX_SIZE 8192
 /* Bytes a thread keeps on its free lists at most; beyond it blocks go back
  * to malloc. */
 #define BT_POOL_THREAD_BUDGET (8u << 20)
 
 /* Never NULL (aborts on exhaustion, as bt_malloc); 16-byte aligned. */
-void *bt_pool_alloc(size_t size);
-void *bt_pool_calloc(size_t n, size_t size);
-void *bt_pool_realloc(void *p, size_t size);
+void *bt__pool_alloc(size_t size);
+void *bt__pool_calloc(size_t n, size_t size);
+void *bt__pool_realloc(void *p, size_t size);
 /* Accepts NULL. */
-void bt_pool_free(void *p);
+void bt__pool_free(void *p);
 
 /* Bytes on the calling thread's free lists (for tests). */
-size_t bt_pool_cached_bytes(void);
+size_t bt__pool_cached_bytes(void);
 /* Frees the calling thread's free lists now (a thread's lists are
  * otherwise freed when it exits). */
-void bt_pool_flush(void);
+void bt__pool_flush(void);
 
 /* An nghttp2 allocator backed by the pool, for nghttp2_session_*_new3. */
-nghttp2_mem *bt_pool_nghttp2_mem(void);
+nghttp2_mem *bt__pool_nghttp2_mem(void);
 
 #endif

@@ -1,7 +1,7 @@
 /* ratelim.c: the token bucket of ratelim.h. */
 #include "ratelim.h"
 
-void bt_ratelim_init(bt_ratelim *r, uint32_t burst, uint32_t rate,
+void bt__ratelim_init(bt_ratelim *r, uint32_t burst, uint32_t rate,
                      int64_t now_ns) {
   r->burst = burst;
   r->rate = rate;
@@ -9,7 +9,7 @@ void bt_ratelim_init(bt_ratelim *r, uint32_t burst, uint32_t rate,
   r->refilled_ns = now_ns;
 }
 
-int bt_ratelim_take(bt_ratelim *r, int64_t now_ns) {
+int bt__ratelim_take(bt_ratelim *r, int64_t now_ns) {
   if (r->burst == 0)
     return 0;
   if (now_ns > r->refilled_ns) {

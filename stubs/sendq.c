@@ -17,19 +17,19 @@ struct bt_sendq_chunk {
   uint8_t data[];
 };
 
-void bt_sendq_init(bt_sendq *q) {
+void bt__sendq_init(bt_sendq *q) {
   q->head = q->tail = NULL;
   q->bytes = 0;
 }
 
-void bt_sendq_clear(bt_sendq *q) {
+void bt__sendq_clear(bt_sendq *q) {
   bt_sendq_chunk *c = q->head;
   while (c) {
     bt_sendq_chunk *next = c->next;
     bt_free(c);
     c = next;
   }
-  bt_sendq_init(q);
+  bt__sendq_init(q);
 }
 
 static void append(bt_sendq *q, bt_sendq_chunk *c) {
@@ -56,7 +56,7 @@ static bt_sendq_chunk *chunk_new(size_t body) {
 static int push_compressed(bt_sendq *q, const uint8_t *bytes, size_t len) {
   uint8_t *z;
   size_t zlen;
-  int rv = bt_gzip_compress(bytes, len, &z, &zlen);
+  int rv = bt__gzip_compress(bytes, len, &z, &zlen);
   if (rv != 0)
     return rv;
   bt_sendq_chunk *c = chunk_new(zlen);
@@ -64,14 +64,14 @@ static int push_compressed(bt_sendq *q, const uint8_t *bytes, size_t len) {
     bt_free(z);
     return BT_ERR_NOMEM;
   }
-  bt_frame_header_write(c->data, 1, (uint32_t)zlen);
+  bt__frame_header_write(c->data, 1, (uint32_t)zlen);
   memcpy(c->data + BT_FRAME_HEADER_LEN, z, zlen);
   bt_free(z);
   append(q, c);
   return 0;
 }
 
-int bt_sendq_push_bytes(bt_sendq *q, const uint8_t *bytes, size_t len,
+int bt__sendq_push_bytes(bt_sendq *q, const uint8_t *bytes, size_t len,
                         int gzip) {
   if (len > UINT32_MAX)
     return BT_ERR_TOO_LARGE;
@@ -80,14 +80,14 @@ int bt_sendq_push_bytes(bt_sendq *q, const uint8_t *bytes, size_t len,
   bt_sendq_chunk *c = chunk_new(len);
   if (!c)
     return BT_ERR_NOMEM;
-  bt_frame_header_write(c->data, 0, (uint32_t)len);
+  bt__frame_header_write(c->data, 0, (uint32_t)len);
   if (len)
     memcpy(c->data + BT_FRAME_HEADER_LEN, bytes, len);
   append(q, c);
   return 0;
 }
 
-int bt_sendq_push_message(bt_sendq *q, const ProtobufCMessage *msg, int gzip) {
+int bt__sendq_push_message(bt_sendq *q, const ProtobufCMessage *msg, int gzip) {
   size_t len = protobuf_c_message_get_packed_size(msg);
   if (len > UINT32_MAX)
     return BT_ERR_TOO_LARGE;
@@ -100,12 +100,12 @@ int bt_sendq_push_message(bt_sendq *q, const ProtobufCMessage *msg, int gzip) {
     bt_free(c);
     return rv;
   }
-  bt_frame_header_write(c->data, 0, (uint32_t)len);
+  bt__frame_header_write(c->data, 0, (uint32_t)len);
   append(q, c);
   return 0;
 }
 
-size_t bt_sendq_read(bt_sendq *q, uint8_t *buf, size_t len) {
+size_t bt__sendq_read(bt_sendq *q, uint8_t *buf, size_t len) {
   size_t done = 0;
   while (done < len && q->head) {
     bt_sendq_chunk *c = q->head;

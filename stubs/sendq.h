@@ -15,16 +15,16 @@ typedef struct bt_sendq {
   size_t bytes; /* framed bytes not yet read */
 } bt_sendq;
 
-void bt_sendq_init(bt_sendq *q);
+void bt__sendq_init(bt_sendq *q);
 /* Frees every queued chunk. */
-void bt_sendq_clear(bt_sendq *q);
+void bt__sendq_clear(bt_sendq *q);
 /* Frames and queues a message: packed from msg, or copied from bytes. With
  * gzip the body is compressed and the flag set. Returns 0, BT_ERR_TOO_LARGE
  * or BT_ERR_NOMEM (nothing queued). */
-int bt_sendq_push_message(bt_sendq *q, const ProtobufCMessage *msg, int gzip);
-int bt_sendq_push_bytes(bt_sendq *q, const uint8_t *bytes, size_t len,
+int bt__sendq_push_message(bt_sendq *q, const ProtobufCMessage *msg, int gzip);
+int bt__sendq_push_bytes(bt_sendq *q, const uint8_t *bytes, size_t len,
                         int gzip);
 /* Copies up to len queued bytes into buf; returns how many. */
-size_t bt_sendq_read(bt_sendq *q, uint8_t *buf, size_t len);
+size_t bt__sendq_read(bt_sendq *q, uint8_t *buf, size_t len);
 
 #endif

@@ -15,7 +15,7 @@
 #include <baton/status.h>
 
 #include "budget.h"
-#include "loop.h"
+#include "loop_int.h"
 #include "pool.h"
 #include "srv.h"
 #include "tls.h"
@@ -64,7 +64,7 @@ bt_server *bt_server_new(const bt_server_opts *opts) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     s->opts.workers = n > 0 ? (int)n : 1;
   }
-  bt_budget_set_process_limit(s->opts.process_buffer);
+  bt__budget_set_process_limit(s->opts.process_buffer);
   return s;
 }
 
@@ -97,7 +97,7 @@ static void table_grow(bt_server *s) {
   s->methods_cap = cap;
 }
 
-const srv_method *srv_server_find(const bt_server *s, const char *path,
+const srv_method *bt__srv_server_find(const bt_server *s, const char *path,
                                   size_t len) {
   if (path && s->methods_cap) {
     size_t i = hash_path(path, len) & (s->methods_cap - 1);
@@ -118,7 +118,7 @@ int bt_server_add_service(bt_server *s, const bt_service_desc *svc,
   for (size_t i = 0; i < svc->n_methods; i++) {
     const bt_method_desc *d = &svc->methods[i];
     size_t len = strlen(d->path);
-    const srv_method *old = srv_server_find(s, d->path, len);
+    const srv_method *old = bt__srv_server_find(s, d->path, len);
     if (old && old != &s->fallback)
       return BT_ERR_EXISTS;
   }
@@ -232,7 +232,7 @@ int bt_server_listen(bt_server *s, const char *host, int port,
   l.port = bound_port(l.first_fd);
   set_port(&l.addr, l.port);
   if (tls) {
-    l.ssl_ctx = bt_tls_server_ctx(tls->cert_file, tls->key_file, tls->ca_file,
+    l.ssl_ctx = bt__tls_server_ctx(tls->cert_file, tls->key_file, tls->ca_file,
                                   tls->require_client_cert);
     if (!l.ssl_ctx) {
       close(l.first_fd);
@@ -257,11 +257,11 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   srv_listener *l =
       &w->server->listeners[(size_t)((uv_tcp_t *)listener - w->listen_handles)];
-  srv_session_accept(w, listener, l);
+  bt__srv_session_accept(w, listener, l);
 }
 
 /* Once a second: connections holding too much of a process over its
- * budget are made to shed (see srv_session_process_over), and memory is
+ * budget are made to shed (see bt__srv_session_process_over), and memory is
  * handed back. glibc keeps what was freed (and raises its mmap threshold
  * after large frees), so after an attack, or a burst of large messages, the
  * process would keep its peak RSS: after connections closed or many
@@ -270,9 +270,13 @@ static void on_connection(uv_stream_t *listener, int status) {
 #define TRIM_INTERVAL_MS 1000
 #if defined(__SANITIZE_ADDRESS__)
 #define BT_ASAN 1
+#elif defined(__SANITIZE_THREAD__)
+#define BT_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define BT_ASAN 1
+#elif __has_feature(thread_sanitizer)
+#define BT_TSAN 1
 #endif
 #endif
 #ifdef BT_ASAN
@@ -284,20 +288,22 @@ static void trim_tick(uv_timer_t *t) {
   srv_worker *w = t->data;
   /* Connections that hold much but stopped charging (a response queue a
    * client never reads) are found here when the process is over budget. */
-  if (bt_budget_exceeded(NULL))
+  if (bt__budget_exceeded(NULL))
     for (srv_session *s = w->sessions; s; s = s->next)
-      srv_session_process_over(s);
-  size_t released = bt_budget_take_released();
+      bt__srv_session_process_over(s);
+  size_t released = bt__budget_take_released();
   if (w->trim_due || released >= TRIM_AFTER_RELEASED) {
     w->trim_due = 0;
     /* This thread's reuse caches too: they refill on demand. */
-    bt_pool_flush();
+    bt__pool_flush();
     bt_arena_cache_flush();
-    bt_conn_cache_flush();
+    bt__conn_cache_flush();
 #if defined(BT_ASAN)
     /* ASan's allocator replaces glibc's (whose arenas malloc_trim would
      * walk, and crash in): it has its own way to give memory back. */
     __sanitizer_purge_allocator();
+#elif defined(BT_TSAN)
+    /* TSan's allocator replaces glibc's too and has no purge: keep it. */
 #elif defined(__GLIBC__)
     malloc_trim(0);
 #endif
@@ -308,7 +314,7 @@ static void drain_deadline(uv_timer_t *t) {
   srv_worker *w = t->data;
   /* In-flight calls had their time: close what is left. */
   for (srv_session *s = w->sessions; s; s = s->next)
-    bt_conn_close(s->conn, BT_ERR_CLOSED);
+    bt__conn_close(s->conn, BT_ERR_CLOSED);
 }
 
 static void start_drain(uv_async_t *a) {
@@ -322,7 +328,7 @@ static void start_drain(uv_async_t *a) {
    * not keep the loop alive. */
   uv_unref((uv_handle_t *)&w->wakeup);
   for (srv_session *s = w->sessions; s; s = s->next)
-    srv_session_goaway(s);
+    bt__srv_session_goaway(s);
   uv_timer_start(&w->drain_timer, drain_deadline, 30000, 0);
   uv_unref((uv_handle_t *)&w->drain_timer);
   if (!w->sessions)
@@ -354,7 +360,7 @@ static int open_listeners(srv_worker *w) {
 
 static void *worker_main(void *arg) {
   srv_worker *w = arg;
-  srv_session_worker_init(w);
+  bt__srv_session_worker_init(w);
   if (open_listeners(w) == 0) {
     if (w->server->worker_start)
       w->server->worker_start(w->loop, w->index, w->server->worker_start_ud);
@@ -363,7 +369,7 @@ static void *worker_main(void *arg) {
   }
   /* Whatever is still open (sessions cut by the drain deadline) closes now. */
   for (srv_session *s = w->sessions; s; s = s->next)
-    bt_conn_close(s->conn, BT_ERR_CLOSED);
+    bt__conn_close(s->conn, BT_ERR_CLOSED);
   if (w->server->worker_stop)
     w->server->worker_stop(w->loop, w->index, w->server->worker_stop_ud);
   /* Let every close finish (bounded by the connections' write timeouts).
@@ -372,8 +378,8 @@ static void *worker_main(void *arg) {
   uv_run(bt_loop_uv(w->loop), UV_RUN_DEFAULT);
   /* What this thread charged and released is in the process count, not
    * left in its batch (a later server in the process starts from 0). */
-  bt_budget_flush_thread();
-  srv_session_worker_clear(w);
+  bt__budget_flush_thread();
+  bt__srv_session_worker_clear(w);
   bt_free(w->listen_handles);
   return NULL;
 }

@@ -177,7 +177,7 @@ struct bt_call {
   int finished; /* the handler called bt_call_finish */
   int closed;   /* nghttp2 closed the stream */
   int cancelled;
-  int aborted; /* ended by the runtime for a limit (srv_call_abort) */
+  int aborted; /* ended by the runtime for a limit (bt__srv_call_abort) */
   int busy;    /* inside a callback into user code */
   bt_timer *deadline_timer;
   bt_timer *after_timer;
@@ -187,65 +187,65 @@ struct bt_call {
 
 /* srv_session.c */
 /* The call's budget changed by delta bytes (charge > 0, release < 0). */
-void srv_session_budget(srv_session *s, long long delta);
+void bt__srv_session_budget(srv_session *s, long long delta);
 /* Puts the call on (takes it off) the list told when it can send again. */
-void srv_session_block(srv_session *s, bt_call *call);
-void srv_session_unblock(srv_session *s, bt_call *call);
+void bt__srv_session_block(srv_session *s, bt_call *call);
+void bt__srv_session_unblock(srv_session *s, bt_call *call);
 /* A stream was reset for the client's fault (bad framing, over a limit):
  * counted as a glitch. */
-void srv_session_glitch(srv_session *s);
+void bt__srv_session_glitch(srv_session *s);
 /* The process is over its buffer budget: a connection holding more than
  * its share stops being read and sheds after the grace period. */
-void srv_session_process_over(srv_session *s);
+void bt__srv_session_process_over(srv_session *s);
 /* Arms the per-session timer that enforces stream timeouts and the budget. */
-void srv_session_sweep_start(srv_session *s);
+void bt__srv_session_sweep_start(srv_session *s);
 /* Reports a line through the server's logger. */
-void srv_log(const bt_server *server, int level, const char *fmt, ...)
+void bt__srv_log(const bt_server *server, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The worker's nghttp2 callbacks and options (created once per worker). */
-void srv_session_worker_init(srv_worker *w);
-void srv_session_worker_clear(srv_worker *w);
-void srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l);
-void srv_session_goaway(srv_session *s);
+void bt__srv_session_worker_init(srv_worker *w);
+void bt__srv_session_worker_clear(srv_worker *w);
+void bt__srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l);
+void bt__srv_session_goaway(srv_session *s);
 
 /* server.c: the method for path, or the fallback, or NULL. */
-const srv_method *srv_server_find(const bt_server *server, const char *path,
+const srv_method *bt__srv_server_find(const bt_server *server, const char *path,
                                   size_t len);
 
 /* call.c: the runtime's side of a call */
-bt_call *srv_call_new(srv_session *s, int32_t stream_id);
+bt_call *bt__srv_call_new(srv_session *s, int32_t stream_id);
 /* Headers are complete: validate, route and start the handler. */
-void srv_call_headers_done(bt_call *call);
+void bt__srv_call_headers_done(bt_call *call);
 /* DATA payload for the call. */
-void srv_call_data(bt_call *call, const uint8_t *data, size_t len);
+void bt__srv_call_data(bt_call *call, const uint8_t *data, size_t len);
 /* The client half-closed. */
-void srv_call_end_of_input(bt_call *call);
+void bt__srv_call_end_of_input(bt_call *call);
 /* The runtime gives up on the call (a limit): status code and message when
  * nothing was sent yet, else RST_STREAM h2_code; the handler sees a cancel. */
-void srv_call_abort(bt_call *call, int code, const char *message,
+void bt__srv_call_abort(bt_call *call, int code, const char *message,
                     uint32_t h2_code);
 /* Resets the stream of a call whose status was already sent (it waits
  * behind messages the client does not read) and drops what it queued. */
-void srv_call_reset(bt_call *call, uint32_t h2_code);
+void bt__srv_call_reset(bt_call *call, uint32_t h2_code);
 /* Bytes this call holds against the connection's budget. */
-size_t srv_call_charged(const bt_call *call);
+size_t bt__srv_call_charged(const bt_call *call);
 /* A client call proxied for this one holds delta more (or fewer) bytes:
  * they count against this call's connection (and the process) instead of
  * the client call's channel (bt_client_call_charge_to). */
-void srv_call_charge_linked(bt_call *call, long long delta);
+void bt__srv_call_charge_linked(bt_call *call, long long delta);
 /* 1 when the call's connection (or, once its stream is gone, the process)
  * is over its buffer budget. */
-int srv_call_budget_exceeded(const bt_call *call);
+int bt__srv_call_budget_exceeded(const bt_call *call);
 /* Fires on_writable if the call can send again; returns 1 when it is still
  * blocked. */
-int srv_call_check_writable(bt_call *call);
+int bt__srv_call_check_writable(bt_call *call);
 /* nghttp2 closed the stream (error_code from RST_STREAM or 0). */
-void srv_call_stream_closed(bt_call *call, uint32_t error_code);
+void bt__srv_call_stream_closed(bt_call *call, uint32_t error_code);
 /* A header of the request; returns 0 or -1 to reset the stream. */
-int srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
+int bt__srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
                     const uint8_t *value, size_t valuelen);
 /* nghttp2 data source read callback for response bodies. */
-ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
+ssize_t bt__srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
                            size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data);
 

@@ -20,11 +20,11 @@
 #include <baton/error.h>
 #include <baton/status.h>
 
-#include "loop.h"
+#include "loop_int.h"
 #include "pool.h"
 #include "srv.h"
 
-void srv_log(const bt_server *server, int level, const char *fmt, ...) {
+void bt__srv_log(const bt_server *server, int level, const char *fmt, ...) {
   char msg[512];
   va_list ap;
   va_start(ap, fmt);
@@ -45,13 +45,13 @@ static uint64_t loop_ms(const srv_session *s) {
 static void terminate(srv_session *s, uint32_t code) {
   nghttp2_session_terminate_session(s->h2, code);
   s->goaway = 1;
-  bt_conn_mark_dirty(s->conn);
+  bt__conn_mark_dirty(s->conn);
 }
 
-void srv_session_glitch(srv_session *s) {
+void bt__srv_session_glitch(srv_session *s) {
   if (s->goaway)
     return;
-  if (bt_ratelim_take(&s->glitches, bt_now_ns()))
+  if (bt__ratelim_take(&s->glitches, bt_now_ns()))
     terminate(s, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
@@ -65,25 +65,25 @@ static size_t open_connections(const bt_server *server) {
   return n ? n : 1;
 }
 
-void srv_session_budget(srv_session *s, long long delta) {
+void bt__srv_session_budget(srv_session *s, long long delta) {
   if (delta > 0)
-    bt_budget_charge(&s->budget, (size_t)delta);
+    bt__budget_charge(&s->budget, (size_t)delta);
   else if (delta < 0)
-    bt_budget_release(&s->budget, (size_t)-delta);
-  if (delta > 0 && !s->read_paused && bt_budget_exceeded(&s->budget)) {
+    bt__budget_release(&s->budget, (size_t)-delta);
+  if (delta > 0 && !s->read_paused && bt__budget_exceeded(&s->budget)) {
     /* Stop reading: the client's further frames wait in the kernel. */
     s->read_paused = 1;
     s->over_since_ms = loop_ms(s);
-    bt_conn_pause_reading(s->conn);
-    srv_session_sweep_start(s);
+    bt__conn_pause_reading(s->conn);
+    bt__srv_session_sweep_start(s);
   }
 }
 
-void srv_session_process_over(srv_session *s) {
+void bt__srv_session_process_over(srv_session *s) {
   if (s->read_paused || s->budget.used == 0)
     return;
   size_t share =
-      bt_budget_process_limit() / open_connections(s->worker->server);
+      bt__budget_process_limit() / open_connections(s->worker->server);
   if (s->budget.used <= share)
     return;
   /* Holding more than its share of a process over budget, though within
@@ -91,15 +91,15 @@ void srv_session_process_over(srv_session *s) {
    * connection over its own budget. */
   s->read_paused = 1;
   s->over_since_ms = loop_ms(s);
-  bt_conn_pause_reading(s->conn);
-  srv_session_sweep_start(s);
+  bt__conn_pause_reading(s->conn);
+  bt__srv_session_sweep_start(s);
 }
 
 static void maybe_resume_reading(srv_session *s) {
-  if (s->read_paused && bt_budget_relieved(&s->budget)) {
+  if (s->read_paused && bt__budget_relieved(&s->budget)) {
     s->read_paused = 0;
     s->over_since_ms = 0;
-    bt_conn_resume_reading(s->conn);
+    bt__conn_resume_reading(s->conn);
   }
 }
 
@@ -115,15 +115,15 @@ static void shed_largest(srv_session *s) {
   int own = s->budget.limit && s->budget.used > s->budget.limit;
   size_t floor = s->budget.limit / 2; /* where reading resumes */
   if (!own) {
-    floor = bt_budget_process_limit() / open_connections(server);
+    floor = bt__budget_process_limit() / open_connections(server);
     if (s->budget.limit && floor > s->budget.limit / 2)
       floor = s->budget.limit / 2;
   }
-  while (s->budget.used > floor && (own || bt_budget_exceeded(&s->budget))) {
+  while (s->budget.used > floor && (own || bt__budget_exceeded(&s->budget))) {
     bt_call *largest = NULL;
     size_t most = 0;
     for (bt_call *c = s->calls; c; c = c->next) {
-      size_t held = srv_call_charged(c);
+      size_t held = bt__srv_call_charged(c);
       if (held > most && !c->aborted) {
         most = held;
         largest = c;
@@ -135,7 +135,7 @@ static void shed_largest(srv_session *s) {
     snprintf(msg, sizeof(msg),
              "%s over its buffer budget for %u ms: this call held %zu bytes",
              own ? "connection" : "process", o->buffer_timeout_ms, most);
-    srv_call_abort(largest, BT_GRPC_RESOURCE_EXHAUSTED, msg,
+    bt__srv_call_abort(largest, BT_GRPC_RESOURCE_EXHAUSTED, msg,
                    NGHTTP2_ENHANCE_YOUR_CALM);
   }
 }
@@ -166,7 +166,7 @@ static int sweep_calls(srv_session *s, uint64_t now) {
       if (o->stream_idle_timeout_ms &&
           now - c->active_ms >= o->stream_idle_timeout_ms) {
         c->active_ms = now; /* once */
-        srv_call_reset(c, NGHTTP2_CANCEL);
+        bt__srv_call_reset(c, NGHTTP2_CANCEL);
       }
       continue;
     }
@@ -184,16 +184,16 @@ static int sweep_calls(srv_session *s, uint64_t now) {
       }
       snprintf(msg, sizeof(msg), "request not received within %u ms",
                o->request_header_timeout_ms);
-      srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
+      bt__srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
     } else if (o->stream_idle_timeout_ms &&
                now - c->active_ms >= o->stream_idle_timeout_ms) {
       snprintf(msg, sizeof(msg), "stream idle for %u ms",
                o->stream_idle_timeout_ms);
-      srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
+      bt__srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
     } else if (c->expire_ms && now >= c->expire_ms) {
       snprintf(msg, sizeof(msg), "call ran past the server's limit of %llu ms",
                (unsigned long long)(c->expire_ms - c->started_ms));
-      srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
+      bt__srv_call_abort(c, BT_GRPC_DEADLINE_EXCEEDED, msg, NGHTTP2_CANCEL);
     }
   }
   return 0;
@@ -206,9 +206,9 @@ static void sweep(void *ud) {
   const bt_server_opts *o = &s->worker->server->opts;
   uint64_t now = loop_ms(s);
   s->sweep_armed = 0;
-  if (s->read_paused && bt_conn_peer_gone(s->conn)) {
+  if (s->read_paused && bt__conn_peer_gone(s->conn)) {
     /* Gone while we were not reading: nothing it sent matters now. */
-    bt_conn_close(s->conn, BT_ERR_CLOSED);
+    bt__conn_close(s->conn, BT_ERR_CLOSED);
     return;
   }
   /* While we do not read a connection because the process (not its own
@@ -224,12 +224,12 @@ static void sweep(void *ud) {
       now - s->over_since_ms >= o->buffer_timeout_ms)
     shed_largest(s);
   maybe_resume_reading(s);
-  bt_conn_mark_dirty(s->conn);
+  bt__conn_mark_dirty(s->conn);
   if (s->open_streams > 0 || s->read_paused)
-    srv_session_sweep_start(s);
+    bt__srv_session_sweep_start(s);
 }
 
-void srv_session_sweep_start(srv_session *s) {
+void bt__srv_session_sweep_start(srv_session *s) {
   const bt_server_opts *o = &s->worker->server->opts;
   if (!o->request_header_timeout_ms && !o->stream_idle_timeout_ms &&
       !s->read_paused && !s->blocked && !s->expiring)
@@ -244,16 +244,16 @@ void srv_session_sweep_start(srv_session *s) {
 
 /* ---- writable notifications ------------------------------------------ */
 
-void srv_session_block(srv_session *s, bt_call *call) {
+void bt__srv_session_block(srv_session *s, bt_call *call) {
   if (call->blocked)
     return;
   call->blocked = 1;
   call->blocked_next = s->blocked;
   s->blocked = call;
-  srv_session_sweep_start(s); /* relief that comes from elsewhere */
+  bt__srv_session_sweep_start(s); /* relief that comes from elsewhere */
 }
 
-void srv_session_unblock(srv_session *s, bt_call *call) {
+void bt__srv_session_unblock(srv_session *s, bt_call *call) {
   for (bt_call **p = &s->blocked; *p; p = &(*p)->blocked_next) {
     if (*p == call) {
       *p = call->blocked_next;
@@ -277,8 +277,8 @@ static void notify_writable(srv_session *s) {
     if (!c->blocked)
       continue; /* taken off while waiting here */
     c->blocked = 0;
-    if (srv_call_check_writable(c) && c->sess == s)
-      srv_session_block(s, c);
+    if (bt__srv_call_check_writable(c) && c->sess == s)
+      bt__srv_session_block(s, c);
   }
 }
 
@@ -295,12 +295,12 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame,
                               NGHTTP2_REFUSED_STREAM);
     return 0;
   }
-  bt_call *call = srv_call_new(s, frame->hd.stream_id);
+  bt_call *call = bt__srv_call_new(s, frame->hd.stream_id);
   call->started_ms = call->active_ms = loop_ms(s);
   nghttp2_session_set_stream_user_data(h2, frame->hd.stream_id, call);
   s->open_streams++;
-  bt_conn_set_timeout(s->conn, 0);
-  srv_session_sweep_start(s);
+  bt__conn_set_timeout(s->conn, 0);
+  bt__srv_session_sweep_start(s);
   return 0;
 }
 
@@ -315,7 +315,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
   bt_call *call = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
   if (!call)
     return 0;
-  if (srv_call_header(call, name, namelen, value, valuelen) != 0)
+  if (bt__srv_call_header(call, name, namelen, value, valuelen) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   return 0;
 }
@@ -325,7 +325,7 @@ static int on_invalid_frame(nghttp2_session *h2, const nghttp2_frame *frame,
   (void)h2;
   (void)frame;
   (void)lib_error_code;
-  srv_session_glitch(user_data);
+  bt__srv_session_glitch(user_data);
   return 0;
 }
 
@@ -344,7 +344,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
      * faster than the configured rate is told to calm down. nghttp2's own
      * limit stays as a backstop at twice the burst, but answers
      * INTERNAL_ERROR; ENHANCE_YOUR_CALM says what happened. */
-    if (!s->goaway && bt_ratelim_take(&s->resets, bt_now_ns()))
+    if (!s->goaway && bt__ratelim_take(&s->resets, bt_now_ns()))
       terminate(s, NGHTTP2_ENHANCE_YOUR_CALM);
     break;
   case NGHTTP2_SETTINGS:
@@ -352,23 +352,23 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
       /* The preface arrived: the settings timeout becomes the idle one. */
       s->got_settings = 1;
       if (s->open_streams == 0)
-        bt_conn_set_timeout(s->conn, s->worker->server->opts.idle_timeout_ms);
+        bt__conn_set_timeout(s->conn, s->worker->server->opts.idle_timeout_ms);
     }
     break;
   case NGHTTP2_HEADERS:
     if (!call)
       break;
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-      srv_call_headers_done(call);
+      bt__srv_call_headers_done(call);
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
-      srv_call_end_of_input(call);
+      bt__srv_call_end_of_input(call);
     break;
   case NGHTTP2_DATA:
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
       if (call)
-        srv_call_end_of_input(call);
+        bt__srv_call_end_of_input(call);
     } else if (frame->hd.length == 0) {
-      srv_session_glitch(s); /* an empty DATA frame carries nothing */
+      bt__srv_session_glitch(s); /* an empty DATA frame carries nothing */
     }
     break;
   default:
@@ -387,7 +387,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
   s->conn_unconsumed += len;
   bt_call *call = nghttp2_session_get_stream_user_data(h2, stream_id);
   if (call)
-    srv_call_data(call, data, len);
+    bt__srv_call_data(call, data, len);
   else
     nghttp2_session_consume_stream(h2, stream_id, len);
   return 0;
@@ -397,7 +397,7 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame,
                          void *user_data) {
   (void)user_data;
   /* (A call's activity on the way out is noted where its frames are made:
-   * srv_call_read_data.) */
+   * bt__srv_call_read_data.) */
   if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
       !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return 0;
@@ -419,27 +419,27 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id,
     return 0;
   nghttp2_session_set_stream_user_data(h2, stream_id, NULL);
   s->open_streams--;
-  srv_call_stream_closed(call, error_code);
+  bt__srv_call_stream_closed(call, error_code);
   if (s->open_streams == 0) {
     if (s->goaway)
-      bt_conn_mark_dirty(s->conn); /* flush decides to close */
+      bt__conn_mark_dirty(s->conn); /* flush decides to close */
     else if (s->got_settings)
-      bt_conn_set_timeout(s->conn, s->worker->server->opts.idle_timeout_ms);
+      bt__conn_set_timeout(s->conn, s->worker->server->opts.idle_timeout_ms);
   }
   return 0;
 }
 
 static void produce(srv_session *s) {
-  while (!bt_conn_output_full(s->conn)) {
+  while (!bt__conn_output_full(s->conn)) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(s->h2, &data);
     if (n < 0) {
-      bt_conn_close(s->conn, BT_ERR_H2);
+      bt__conn_close(s->conn, BT_ERR_H2);
       return;
     }
     if (n == 0)
       break;
-    bt_conn_write(s->conn, data, (size_t)n);
+    bt__conn_write(s->conn, data, (size_t)n);
   }
 }
 
@@ -451,10 +451,10 @@ static void session_flush(bt_conn *c, void *ud) {
     notify_writable(s);
   maybe_resume_reading(s);
   if (!nghttp2_session_want_read(s->h2) && !nghttp2_session_want_write(s->h2))
-    bt_conn_close(s->conn, 0);
+    bt__conn_close(s->conn, 0);
   else if (s->goaway && s->open_streams == 0 &&
            !nghttp2_session_want_write(s->h2))
-    bt_conn_close(s->conn, 0);
+    bt__conn_close(s->conn, 0);
 }
 
 /* What the scanner found that nghttp2 does not check in our mode (see
@@ -473,10 +473,10 @@ static int session_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
     return 0; /* the GOAWAY is on its way; nothing more is read */
   size_t ok = len;
   unsigned long priorities = s->scan.priority_frames;
-  bt_h2scan_verdict v = bt_h2scan_feed(&s->scan, data, len, &ok);
+  bt_h2scan_verdict v = bt__h2scan_feed(&s->scan, data, len, &ok);
   /* gRPC has no use for PRIORITY: a stream of them is only work. */
   for (; priorities < s->scan.priority_frames && !s->goaway; priorities++)
-    srv_session_glitch(s);
+    bt__srv_session_glitch(s);
   ssize_t n = nghttp2_session_mem_recv(s->h2, data, ok);
   if (s->conn_unconsumed) {
     nghttp2_session_consume_connection(s->h2, s->conn_unconsumed);
@@ -492,7 +492,7 @@ static int session_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
     produce(s);
     return BT_ERR_H2;
   }
-  bt_conn_mark_dirty(c);
+  bt__conn_mark_dirty(c);
   return 0;
 }
 
@@ -514,8 +514,8 @@ static void session_ready(bt_conn *c, void *ud) {
     nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, 0,
                                           (int32_t)o->connection_window);
   /* Until the client's SETTINGS arrive the handshake timeout still runs. */
-  bt_conn_set_timeout(c, o->handshake_timeout_ms);
-  bt_conn_mark_dirty(c);
+  bt__conn_set_timeout(c, o->handshake_timeout_ms);
+  bt__conn_mark_dirty(c);
 }
 
 static void unlink_session(srv_session *s) {
@@ -546,7 +546,7 @@ static void session_closed(bt_conn *c, int err, void *ud) {
    * their calls here. */
   while (s->calls) {
     s->open_streams--;
-    srv_call_stream_closed(s->calls, NGHTTP2_CANCEL);
+    bt__srv_call_stream_closed(s->calls, NGHTTP2_CANCEL);
   }
   srv_worker *w = s->worker;
   session_free(s);
@@ -598,12 +598,12 @@ static nghttp2_option *make_options(const bt_server_opts *o) {
   return opt;
 }
 
-void srv_session_worker_init(srv_worker *w) {
+void bt__srv_session_worker_init(srv_worker *w) {
   w->h2_callbacks = make_callbacks();
   w->h2_options = make_options(&w->server->opts);
 }
 
-void srv_session_worker_clear(srv_worker *w) {
+void bt__srv_session_worker_clear(srv_worker *w) {
   nghttp2_session_callbacks_del(w->h2_callbacks);
   nghttp2_option_del(w->h2_options);
 }
@@ -626,14 +626,14 @@ static void refuse_connection(srv_worker *w, uv_stream_t *listener,
   long long last = atomic_load(&l->full_logged_ms);
   if ((last == 0 || now - last >= 10000) &&
       atomic_compare_exchange_strong(&l->full_logged_ms, &last, now))
-    srv_log(w->server, 1,
+    bt__srv_log(w->server, 1,
             "listener %s:%d is at its connection limit (%u): refusing new "
             "connections",
             l->host[0] ? l->host : "*", l->port,
             w->server->opts.max_connections);
 }
 
-void srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l) {
+void bt__srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l) {
   const bt_server_opts *o = &w->server->opts;
   if (o->max_connections &&
       atomic_fetch_add(&l->n_conns, 1) >= o->max_connections) {
@@ -647,12 +647,12 @@ void srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l) {
   s->worker = w;
   s->listener = l;
   int64_t now = bt_now_ns();
-  bt_ratelim_init(&s->resets, o->stream_reset_burst, o->stream_reset_rate, now);
-  bt_ratelim_init(&s->glitches, o->glitch_burst, o->glitch_rate, now);
-  bt_budget_init(&s->budget, o->connection_buffer);
-  bt_h2scan_init(&s->scan);
+  bt__ratelim_init(&s->resets, o->stream_reset_burst, o->stream_reset_rate, now);
+  bt__ratelim_init(&s->glitches, o->glitch_burst, o->glitch_rate, now);
+  bt__budget_init(&s->budget, o->connection_buffer);
+  bt__h2scan_init(&s->scan);
   if (nghttp2_session_server_new3(&s->h2, w->h2_callbacks, s, w->h2_options,
-                                  bt_pool_nghttp2_mem()) != 0) {
+                                  bt__pool_nghttp2_mem()) != 0) {
     atomic_fetch_sub(&l->n_conns, 1);
     bt_free(s);
     return;
@@ -666,17 +666,17 @@ void srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l) {
     w->sessions->prev = s;
   w->sessions = s;
   s->conn =
-      bt_conn_accept(w->loop, listener, l->ssl_ctx, &limits, &session_ops, s);
+      bt__conn_accept(w->loop, listener, l->ssl_ctx, &limits, &session_ops, s);
   if (!s->conn)
     session_free(s);
 }
 
-void srv_session_goaway(srv_session *s) {
+void bt__srv_session_goaway(srv_session *s) {
   if (s->goaway)
     return;
   s->goaway = 1;
   nghttp2_submit_goaway(s->h2, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(s->h2),
                         NGHTTP2_NO_ERROR, NULL, 0);
-  bt_conn_mark_dirty(s->conn);
+  bt__conn_mark_dirty(s->conn);
 }

@@ -11,7 +11,7 @@ static const struct {
   char unit;
   int64_t ns;
 } units[] = {
-    /* finest first: bt_timeout_format takes the first that fits */
+    /* finest first: bt__timeout_format takes the first that fits */
     {'n', 1LL},
     {'u', 1000LL},
     {'m', 1000000LL},
@@ -22,7 +22,7 @@ static const struct {
 
 #define NUNITS (sizeof(units) / sizeof(units[0]))
 
-int bt_timeout_parse(const char *s, size_t len, int64_t *ns) {
+int bt__timeout_parse(const char *s, size_t len, int64_t *ns) {
   if (!s || len < 2 || len > TIMEOUT_MAX_DIGITS + 1)
     return BT_ERR_PARSE;
   int64_t value = 0;
@@ -41,7 +41,7 @@ int bt_timeout_parse(const char *s, size_t len, int64_t *ns) {
   return BT_ERR_PARSE;
 }
 
-size_t bt_timeout_format(int64_t ns, char out[BT_TIMEOUT_MAX_LEN]) {
+size_t bt__timeout_format(int64_t ns, char out[BT_TIMEOUT_MAX_LEN]) {
   if (ns <= 0)
     ns = 0;
   size_t u = 0;

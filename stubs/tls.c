@@ -11,7 +11,7 @@
 
 static const unsigned char alpn_h2[] = {2, 'h', '2'};
 
-void bt_tls_log_errors(const char *what) {
+void bt__tls_log_errors(const char *what) {
   unsigned long e;
   char buf[256];
   int any = 0;
@@ -56,18 +56,18 @@ static int load_pair(SSL_CTX *ctx, const char *cert_file,
   char what[512];
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
     snprintf(what, sizeof(what), "cannot load certificate %s", cert_file);
-    bt_tls_log_errors(what);
+    bt__tls_log_errors(what);
     return -1;
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
     snprintf(what, sizeof(what), "cannot load private key %s", key_file);
-    bt_tls_log_errors(what);
+    bt__tls_log_errors(what);
     return -1;
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     snprintf(what, sizeof(what), "key %s does not match certificate %s",
              key_file, cert_file);
-    bt_tls_log_errors(what);
+    bt__tls_log_errors(what);
     return -1;
   }
   return 0;
@@ -88,18 +88,18 @@ static int set_session_context(SSL_CTX *ctx, const char *cert_file,
   if (md_len > SSL_MAX_SID_CTX_LENGTH)
     md_len = SSL_MAX_SID_CTX_LENGTH;
   if (!ok || SSL_CTX_set_session_id_context(ctx, md, md_len) != 1) {
-    bt_tls_log_errors("cannot set the TLS session id context");
+    bt__tls_log_errors("cannot set the TLS session id context");
     return -1;
   }
   return 0;
 }
 
-SSL_CTX *bt_tls_server_ctx(const char *cert_file, const char *key_file,
+SSL_CTX *bt__tls_server_ctx(const char *cert_file, const char *key_file,
                            const char *ca_file, int require_client_cert) {
   char what[512];
   SSL_CTX *ctx = new_ctx(TLS_server_method());
   if (!ctx) {
-    bt_tls_log_errors("cannot create TLS context");
+    bt__tls_log_errors("cannot create TLS context");
     return NULL;
   }
   if (!cert_file || !key_file) {
@@ -111,7 +111,7 @@ SSL_CTX *bt_tls_server_ctx(const char *cert_file, const char *key_file,
   if (ca_file) {
     if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
       snprintf(what, sizeof(what), "cannot load CA %s", ca_file);
-      bt_tls_log_errors(what);
+      bt__tls_log_errors(what);
       goto fail;
     }
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
@@ -142,18 +142,18 @@ fail:
   return NULL;
 }
 
-SSL_CTX *bt_tls_client_ctx(const char *ca_file, const char *cert_file,
+SSL_CTX *bt__tls_client_ctx(const char *ca_file, const char *cert_file,
                            const char *key_file) {
   char what[512];
   SSL_CTX *ctx = new_ctx(TLS_client_method());
   if (!ctx) {
-    bt_tls_log_errors("cannot create TLS context");
+    bt__tls_log_errors("cannot create TLS context");
     return NULL;
   }
   if (ca_file) {
     if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
       snprintf(what, sizeof(what), "cannot load CA %s", ca_file);
-      bt_tls_log_errors(what);
+      bt__tls_log_errors(what);
       goto fail;
     }
   } else {

@@ -13,6 +13,9 @@
 extern "C" {
 #endif
 
+/* Built with -fvisibility=hidden: what this header declares is exported. */
+#pragma GCC visibility push(default)
+
 void *bt_malloc_at(size_t size, const char *file, int line);
 void *bt_calloc_at(size_t n, size_t size, const char *file, int line);
 void *bt_realloc_at(void *p, size_t size, const char *file, int line);
@@ -34,6 +37,8 @@ void bt_free(void *p);
 /* Number of live allocations made through this module (for leak checks in
  * tests; approximate under concurrency). */
 long bt_alloc_live(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,9 @@
 extern "C" {
 #endif
 
+/* Built with -fvisibility=hidden: what this header declares is exported. */
+#pragma GCC visibility push(default)
+
 typedef struct bt_arena bt_arena;
 
 /* Allocates an arena whose first block holds about first_block bytes
@@ -42,6 +45,8 @@ size_t bt_arena_used(const bt_arena *arena);
 /* A protobuf-c allocator that takes memory from this arena; its free is a
  * no-op. The returned struct lives inside the arena. */
 ProtobufCAllocator *bt_arena_protobuf_allocator(bt_arena *arena);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* Built with -fvisibility=hidden: what this header declares is exported. */
+#pragma GCC visibility push(default)
+
 typedef struct bt_channel bt_channel;
 typedef struct bt_client_call bt_client_call;
 
@@ -171,6 +174,8 @@ int bt_sync_unary(bt_sync_channel *ch, const char *path,
                   const ProtobufCMessageDescriptor *output,
                   const bt_call_opts *opts, ProtobufCMessage **resp,
                   char **message);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

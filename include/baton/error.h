@@ -10,6 +10,9 @@
 extern "C" {
 #endif
 
+/* Built with -fvisibility=hidden: what this header declares is exported. */
+#pragma GCC visibility push(default)
+
 #define BT_ERRNO_MAP(X)                                                        \
   X(OK, 0, "success")                                                          \
   X(NOMEM, -1, "out of memory")                                                \
@@ -38,6 +41,8 @@ typedef enum bt_err {
 const char *bt_strerror(int err);
 /* The symbolic name of a BT_ERR_* code ("NOMEM"); never NULL. */
 const char *bt_err_name(int err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

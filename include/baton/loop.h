@@ -11,6 +11,9 @@
 extern "C" {
 #endif
 
+/* Built with -fvisibility=hidden: what this header declares is exported. */
+#pragma GCC visibility push(default)
+
 typedef struct bt_loop bt_loop;
 typedef struct bt_timer bt_timer;
 
@@ -40,6 +43,8 @@ void bt_timer_stop(bt_timer *t);
 /* Stops and frees the timer (memory released on a later loop turn); accepts
  * NULL. Safe to call from the timer's own callback. */
 void bt_timer_free(bt_timer *t);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,9 @@
 extern "C" {
 #endif
 
+/* Built with -fvisibility=hidden: what this header declares is exported. */
+#pragma GCC visibility push(default)
+
 typedef struct bt_metadata bt_metadata;
 
 /* A new, empty list. With an arena, all memory comes from it and
@@ -49,6 +52,8 @@ int bt_metadata_key_is_binary(const char *key, size_t len);
  * "grpc-*" (except grpc-status-details-bin, grpc-trace-bin, grpc-tags-bin),
  * content-type, te and the connection-specific headers. */
 int bt_metadata_key_is_reserved(const char *key, size_t len);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,9 @@
 extern "C" {
 #endif
 
+/* Built with -fvisibility=hidden: what this header declares is exported. */
+#pragma GCC visibility push(default)
+
 /* Blocks SIGTERM and SIGINT in the calling thread and ignores SIGPIPE (a
  * write to a closed socket is an error return, not a signal). Call it in
  * main before any thread is created, so that every thread inherits the
@@ -25,6 +28,8 @@ int bt_serve_block_signals(void);
  * blocked, and returns its number. A second signal sent while the process
  * drains stays pending and is ignored. */
 int bt_serve_wait_signal(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

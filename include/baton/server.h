@@ -26,6 +26,9 @@
 extern "C" {
 #endif
 
+/* Built with -fvisibility=hidden: what this header declares is exported. */
+#pragma GCC visibility push(default)
+
 typedef struct bt_server bt_server;
 typedef struct bt_call bt_call;
 
@@ -247,6 +250,8 @@ void bt_call_finish(bt_call *call, int code, const char *message);
  * handler can finish). One pending timer per call. */
 void bt_call_after(bt_call *call, uint64_t delay_us, bt_call_event_fn fn,
                    void *ud);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,9 @@
 extern "C" {
 #endif
 
+/* Built with -fvisibility=hidden: what this header declares is exported. */
+#pragma GCC visibility push(default)
+
 #define BT_GRPC_CODE_MAP(X)                                                    \
   X(OK, 0)                                                                     \
   X(CANCELLED, 1)                                                              \
@@ -48,6 +51,8 @@ int bt_grpc_code_from_http_status(int http_status);
  * CANCEL→CANCELLED, ENHANCE_YOUR_CALM→RESOURCE_EXHAUSTED,
  * INADEQUATE_SECURITY→PERMISSION_DENIED, others→INTERNAL). */
 int bt_grpc_code_from_h2_error(uint32_t h2_error);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

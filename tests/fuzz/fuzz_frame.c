@@ -57,15 +57,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   bt_frame_decoder d;
   digest whole = {14695981039346656037ULL, 0, max_len, stream, len};
-  bt_frame_decoder_init(&d, max_len);
-  int rv_whole = bt_frame_decoder_feed(&d, stream, len, on_msg, &whole);
-  int partial_whole = rv_whole == 0 && bt_frame_decoder_partial(&d);
-  bt_frame_decoder_clear(&d);
+  bt__frame_decoder_init(&d, max_len);
+  int rv_whole = bt__frame_decoder_feed(&d, stream, len, on_msg, &whole);
+  int partial_whole = rv_whole == 0 && bt__frame_decoder_partial(&d);
+  bt__frame_decoder_clear(&d);
   FUZZ_CHECK(rv_whole == 0 || rv_whole == BT_ERR_PARSE ||
              rv_whole == BT_ERR_TOO_LARGE);
 
   digest pieces = {14695981039346656037ULL, 0, max_len, NULL, 0};
-  bt_frame_decoder_init(&d, max_len);
+  bt__frame_decoder_init(&d, max_len);
   int rv_pieces = 0;
   size_t at = 0;
   while (at < len && rv_pieces == 0) {
@@ -74,11 +74,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = (seed >> 16) % 8 == 0 ? (seed >> 8) % 512 : (seed >> 16) % 7;
     if (n > len - at)
       n = len - at;
-    rv_pieces = bt_frame_decoder_feed(&d, stream + at, n, on_msg, &pieces);
+    rv_pieces = bt__frame_decoder_feed(&d, stream + at, n, on_msg, &pieces);
     at += n;
   }
-  int partial_pieces = rv_pieces == 0 && bt_frame_decoder_partial(&d);
-  bt_frame_decoder_clear(&d);
+  int partial_pieces = rv_pieces == 0 && bt__frame_decoder_partial(&d);
+  bt__frame_decoder_clear(&d);
 
   FUZZ_CHECK(rv_whole == rv_pieces);
   FUZZ_CHECK(whole.count == pieces.count);

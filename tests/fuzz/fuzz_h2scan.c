@@ -22,7 +22,7 @@ typedef struct outcome {
 
 static outcome run(const uint8_t *in, size_t len, uint8_t seed) {
   bt_h2scan s;
-  bt_h2scan_init(&s);
+  bt__h2scan_init(&s);
   outcome o = {BT_H2SCAN_OK, 0, 0};
   size_t off = 0;
   uint32_t x = seed * 2654435761u + 1;
@@ -35,7 +35,7 @@ static outcome run(const uint8_t *in, size_t len, uint8_t seed) {
         n = piece;
     }
     size_t ok = (size_t)-1;
-    o.v = bt_h2scan_feed(&s, in + off, n, &ok);
+    o.v = bt__h2scan_feed(&s, in + off, n, &ok);
     FUZZ_CHECK(ok <= n);
     o.priorities = s.priority_frames;
     if (o.v != BT_H2SCAN_OK) {

@@ -13,21 +13,21 @@
 #include <baton/metadata.h>
 #include "base64.h"
 #include "fuzz_check.h"
-#include "metadata.h"
+#include "metadata_wire.h"
 
 static void check_base64(const uint8_t *data, size_t size) {
   uint8_t *dec = bt_malloc(size * 3 / 4 + 1);
   size_t n = 0;
-  int rv = bt_base64_decode((const char *)data, size, dec, &n);
+  int rv = bt__base64_decode((const char *)data, size, dec, &n);
   FUZZ_CHECK(rv == 0 || rv == BT_ERR_PARSE);
   if (rv == 0) {
     FUZZ_CHECK(n <= size * 3 / 4);
-    char *enc = bt_malloc(bt_base64_encoded_len(n) + 1);
-    size_t elen = bt_base64_encode(dec, n, enc);
-    FUZZ_CHECK(elen == bt_base64_encoded_len(n));
+    char *enc = bt_malloc(bt__base64_encoded_len(n) + 1);
+    size_t elen = bt__base64_encode(dec, n, enc);
+    FUZZ_CHECK(elen == bt__base64_encoded_len(n));
     uint8_t *again = bt_malloc(elen * 3 / 4 + 1);
     size_t n2 = 0;
-    FUZZ_CHECK(bt_base64_decode(enc, elen, again, &n2) == 0);
+    FUZZ_CHECK(bt__base64_decode(enc, elen, again, &n2) == 0);
     FUZZ_CHECK(n2 == n && (n == 0 || memcmp(again, dec, n) == 0));
     bt_free(again);
     bt_free(enc);
@@ -38,7 +38,7 @@ static void check_base64(const uint8_t *data, size_t size) {
 static void check_wire(bt_metadata *md, const char *name, size_t name_len,
                        const uint8_t *value, size_t value_len) {
   size_t before = bt_metadata_count(md);
-  int rv = bt_metadata_add_wire(md, name, name_len, value, value_len);
+  int rv = bt__metadata_add_wire(md, name, name_len, value, value_len);
   FUZZ_CHECK(rv == 0 || rv == BT_ERR_INVAL || rv == BT_ERR_PARSE);
   FUZZ_CHECK(bt_metadata_count(md) == before + (rv == 0));
   FUZZ_CHECK(rv != BT_ERR_INVAL || !bt_metadata_key_is_valid(name, name_len));
@@ -55,11 +55,11 @@ static void check_wire(bt_metadata *md, const char *name, size_t name_len,
     FUZZ_CHECK(vlen == value_len && (vlen == 0 || !memcmp(v, value, vlen)));
   }
   /* what would go back on the wire comes back as the same entry */
-  size_t wlen = bt_metadata_wire_value_len(key, v, vlen);
+  size_t wlen = bt__metadata_wire_value_len(key, v, vlen);
   char *wire = bt_malloc(wlen + 1);
-  FUZZ_CHECK(bt_metadata_wire_value(key, v, vlen, wire) == wlen);
+  FUZZ_CHECK(bt__metadata_wire_value(key, v, vlen, wire) == wlen);
   FUZZ_CHECK(wire[wlen] == '\0');
-  FUZZ_CHECK(bt_metadata_add_wire(md, key, name_len, (const uint8_t *)wire,
+  FUZZ_CHECK(bt__metadata_add_wire(md, key, name_len, (const uint8_t *)wire,
                                   wlen) == 0);
   const uint8_t *v2;
   size_t v2len;

@@ -40,11 +40,11 @@ static int looks_valid(const uint8_t *s, size_t len) {
 
 static void check_format(int64_t ns) {
   char out[BT_TIMEOUT_MAX_LEN];
-  size_t len = bt_timeout_format(ns, out);
+  size_t len = bt__timeout_format(ns, out);
   FUZZ_CHECK(len >= 2 && len < BT_TIMEOUT_MAX_LEN);
   FUZZ_CHECK(strlen(out) == len);
   int64_t back = -1;
-  FUZZ_CHECK(bt_timeout_parse(out, len, &back) == 0);
+  FUZZ_CHECK(bt__timeout_parse(out, len, &back) == 0);
   int64_t want = ns < 0 ? 0 : ns;
   FUZZ_CHECK(back >= want);
   FUZZ_CHECK(back == INT64_MAX || back - want < unit_ns(out[len - 1]));
@@ -52,7 +52,7 @@ static void check_format(int64_t ns) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int64_t ns = -1;
-  int rv = bt_timeout_parse((const char *)data, size, &ns);
+  int rv = bt__timeout_parse((const char *)data, size, &ns);
   FUZZ_CHECK(rv == 0 || rv == BT_ERR_PARSE);
   FUZZ_CHECK((rv == 0) == looks_valid(data, size));
   if (rv == 0) {

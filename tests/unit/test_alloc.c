@@ -14,10 +14,15 @@
 
 #include <baton/alloc.h>
 
-/* Under ASan a huge malloc would be reported by ASan itself; let it return
- * NULL so the out-of-memory path of bt_malloc is what runs. */
+/* Under ASan or TSan a huge malloc would be reported by the sanitizer
+ * itself; let it return NULL so the out-of-memory path of bt_malloc is what
+ * runs. */
 __attribute__((used, visibility("default"))) const char *
 __asan_default_options(void) {
+  return "allocator_may_return_null=1";
+}
+__attribute__((used, visibility("default"))) const char *
+__tsan_default_options(void) {
   return "allocator_may_return_null=1";
 }
 

@@ -30,8 +30,8 @@ static void test_base64_encode_rfc4648_unpadded(void **state) {
   for (size_t i = 0; i < NVEC; i++) {
     char out[32];
     size_t len = strlen(vectors[i].raw);
-    assert_int_equal(bt_base64_encoded_len(len), strlen(vectors[i].unpadded));
-    size_t n = bt_base64_encode((const uint8_t *)vectors[i].raw, len, out);
+    assert_int_equal(bt__base64_encoded_len(len), strlen(vectors[i].unpadded));
+    size_t n = bt__base64_encode((const uint8_t *)vectors[i].raw, len, out);
     assert_int_equal(n, strlen(vectors[i].unpadded));
     assert_string_equal(out, vectors[i].unpadded);
   }
@@ -45,7 +45,7 @@ static void test_base64_decode_padded_and_unpadded(void **state) {
       uint8_t out[32];
       size_t out_len = 99;
       assert_int_equal(
-          bt_base64_decode(forms[f], strlen(forms[f]), out, &out_len), 0);
+          bt__base64_decode(forms[f], strlen(forms[f]), out, &out_len), 0);
       assert_int_equal(out_len, strlen(vectors[i].raw));
       assert_memory_equal(out, vectors[i].raw, out_len);
     }
@@ -57,11 +57,11 @@ static void test_base64_full_alphabet(void **state) {
   /* bytes chosen to hit '+' (62) and '/' (63) */
   const uint8_t raw[] = {0xFB, 0xFF, 0xBF, 0xF8};
   char out[16];
-  bt_base64_encode(raw, sizeof(raw), out);
+  bt__base64_encode(raw, sizeof(raw), out);
   assert_string_equal(out, "+/+/+A");
   uint8_t back[8];
   size_t n;
-  assert_int_equal(bt_base64_decode(out, strlen(out), back, &n), 0);
+  assert_int_equal(bt__base64_decode(out, strlen(out), back, &n), 0);
   assert_int_equal(n, sizeof(raw));
   assert_memory_equal(back, raw, sizeof(raw));
 }
@@ -89,13 +89,13 @@ static void test_base64_decode_rejects(void **state) {
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     uint8_t out[32];
     size_t n;
-    if (bt_base64_decode(bad[i], strlen(bad[i]), out, &n) != BT_ERR_PARSE)
+    if (bt__base64_decode(bad[i], strlen(bad[i]), out, &n) != BT_ERR_PARSE)
       fail_msg("\"%s\" should be rejected", bad[i]);
   }
   uint8_t out[8];
   size_t n;
   /* an embedded NUL is outside the alphabet */
-  assert_int_equal(bt_base64_decode("Zm\0v", 4, out, &n), BT_ERR_PARSE);
+  assert_int_equal(bt__base64_decode("Zm\0v", 4, out, &n), BT_ERR_PARSE);
 }
 
 static void test_base64_round_trip_lengths(void **state) {
@@ -106,17 +106,17 @@ static void test_base64_round_trip_lengths(void **state) {
   for (size_t len = 0; len <= sizeof(raw); len++) {
     for (size_t i = 0; i < len; i++)
       raw[i] = (uint8_t)(i * 131 + len * 7);
-    size_t n = bt_base64_encode(raw, len, enc);
-    assert_int_equal(n, bt_base64_encoded_len(len));
+    size_t n = bt__base64_encode(raw, len, enc);
+    assert_int_equal(n, bt__base64_encoded_len(len));
     assert_int_equal(enc[n], '\0');
     size_t out_len;
-    assert_int_equal(bt_base64_decode(enc, n, dec, &out_len), 0);
+    assert_int_equal(bt__base64_decode(enc, n, dec, &out_len), 0);
     assert_int_equal(out_len, len);
     assert_memory_equal(dec, raw, len);
     /* the padded form of the same data decodes the same */
     while (n % 4)
       enc[n++] = '=';
-    assert_int_equal(bt_base64_decode(enc, n, dec, &out_len), 0);
+    assert_int_equal(bt__base64_decode(enc, n, dec, &out_len), 0);
     assert_int_equal(out_len, len);
     assert_memory_equal(dec, raw, len);
   }

@@ -23,11 +23,11 @@ static void round_trip(const uint8_t *in, size_t len) {
   long base = bt_alloc_live();
   uint8_t *z = NULL, *back = NULL;
   size_t zlen = 0, blen = 0;
-  assert_int_equal(bt_gzip_compress(in, len, &z, &zlen), 0);
+  assert_int_equal(bt__gzip_compress(in, len, &z, &zlen), 0);
   assert_true(zlen >= 18); /* gzip header and trailer */
   assert_int_equal(z[0], 0x1f);
   assert_int_equal(z[1], 0x8b);
-  assert_int_equal(bt_gzip_decompress(z, zlen, len, &back, &blen), 0);
+  assert_int_equal(bt__gzip_decompress(z, zlen, len, &back, &blen), 0);
   assert_int_equal(blen, len);
   if (len)
     assert_memory_equal(back, in, len);
@@ -60,7 +60,7 @@ static void test_compress_decompresses_gzip_tool_output(void **state) {
   uint8_t *out;
   size_t len;
   assert_int_equal(
-      bt_gzip_decompress(gzip_hello, sizeof(gzip_hello), 1024, &out, &len), 0);
+      bt__gzip_decompress(gzip_hello, sizeof(gzip_hello), 1024, &out, &len), 0);
   assert_int_equal(len, 10);
   assert_memory_equal(out, "hello gzip", 10);
   bt_free(out);
@@ -73,17 +73,17 @@ static void test_compress_limit_is_exact(void **state) {
   long base = bt_alloc_live();
   /* exactly max_out bytes: accepted */
   assert_int_equal(
-      bt_gzip_decompress(gzip_hello, sizeof(gzip_hello), 10, &out, &len), 0);
+      bt__gzip_decompress(gzip_hello, sizeof(gzip_hello), 10, &out, &len), 0);
   assert_int_equal(len, 10);
   bt_free(out);
   /* one byte over: refused */
   out = NULL;
   assert_int_equal(
-      bt_gzip_decompress(gzip_hello, sizeof(gzip_hello), 9, &out, &len),
+      bt__gzip_decompress(gzip_hello, sizeof(gzip_hello), 9, &out, &len),
       BT_ERR_TOO_LARGE);
   assert_null(out);
   assert_int_equal(
-      bt_gzip_decompress(gzip_hello, sizeof(gzip_hello), 0, &out, &len),
+      bt__gzip_decompress(gzip_hello, sizeof(gzip_hello), 0, &out, &len),
       BT_ERR_TOO_LARGE);
   assert_int_equal(bt_alloc_live(), base);
 }
@@ -95,13 +95,13 @@ static void test_compress_bomb_refused(void **state) {
   uint8_t *zeros = bt_calloc(1, n);
   uint8_t *z;
   size_t zlen;
-  assert_int_equal(bt_gzip_compress(zeros, n, &z, &zlen), 0);
+  assert_int_equal(bt__gzip_compress(zeros, n, &z, &zlen), 0);
   bt_free(zeros);
   assert_true(zlen < n / 100);
   long base = bt_alloc_live();
   uint8_t *out = NULL;
   size_t len = 0;
-  assert_int_equal(bt_gzip_decompress(z, zlen, 1u << 20, &out, &len),
+  assert_int_equal(bt__gzip_decompress(z, zlen, 1u << 20, &out, &len),
                    BT_ERR_TOO_LARGE);
   assert_null(out);
   assert_int_equal(bt_alloc_live(), base);
@@ -112,7 +112,7 @@ static void expect_parse_error(const uint8_t *in, size_t len) {
   long base = bt_alloc_live();
   uint8_t *out = NULL;
   size_t out_len = 0;
-  assert_int_equal(bt_gzip_decompress(in, len, 1 << 20, &out, &out_len),
+  assert_int_equal(bt__gzip_decompress(in, len, 1 << 20, &out, &out_len),
                    BT_ERR_PARSE);
   assert_null(out);
   assert_int_equal(bt_alloc_live(), base);

@@ -59,12 +59,12 @@ static void priority(wire *w, int32_t stream, int32_t dep) {
  * good). */
 static bt_h2scan_verdict scan(const wire *w, size_t step, size_t *ok_at) {
   bt_h2scan s;
-  bt_h2scan_init(&s);
+  bt__h2scan_init(&s);
   size_t off = 0;
   while (off < w->n) {
     size_t n = w->n - off < step ? w->n - off : step;
     size_t ok;
-    bt_h2scan_verdict v = bt_h2scan_feed(&s, w->b + off, n, &ok);
+    bt_h2scan_verdict v = bt__h2scan_feed(&s, w->b + off, n, &ok);
     if (v != BT_H2SCAN_OK) {
       *ok_at = off + ok;
       return v;
@@ -160,9 +160,9 @@ static void test_h2scan_priority_frames_are_counted(void **state) {
   for (int i = 0; i < 10; i++)
     priority(&w, 3, 1);
   bt_h2scan s;
-  bt_h2scan_init(&s);
+  bt__h2scan_init(&s);
   size_t ok;
-  assert_int_equal(bt_h2scan_feed(&s, w.b, w.n, &ok), BT_H2SCAN_OK);
+  assert_int_equal(bt__h2scan_feed(&s, w.b, w.n, &ok), BT_H2SCAN_OK);
   assert_int_equal(s.priority_frames, 10);
 }
 

@@ -12,7 +12,7 @@
 #include <baton/alloc.h>
 #include <baton/arena.h>
 #include <baton/error.h>
-#include "metadata.h"
+#include "metadata_wire.h"
 
 #define KEY(s) (s), strlen(s)
 
@@ -214,11 +214,11 @@ static void test_metadata_wire_bin_decodes_padded_and_unpadded(void **state) {
   bt_metadata *md = bt_metadata_new(NULL);
   const char *padded = "AAH/gA==";
   const char *unpadded = "AAH/gA";
-  assert_int_equal(bt_metadata_add_wire(md, KEY("a-bin"),
+  assert_int_equal(bt__metadata_add_wire(md, KEY("a-bin"),
                                         (const uint8_t *)padded,
                                         strlen(padded)),
                    0);
-  assert_int_equal(bt_metadata_add_wire(md, KEY("b-bin"),
+  assert_int_equal(bt__metadata_add_wire(md, KEY("b-bin"),
                                         (const uint8_t *)unpadded,
                                         strlen(unpadded)),
                    0);
@@ -232,7 +232,7 @@ static void test_metadata_wire_bin_decodes_padded_and_unpadded(void **state) {
   assert_memory_equal(v, want, 4);
   /* empty binary value */
   assert_int_equal(
-      bt_metadata_add_wire(md, KEY("c-bin"), (const uint8_t *)"", 0), 0);
+      bt__metadata_add_wire(md, KEY("c-bin"), (const uint8_t *)"", 0), 0);
   v = bt_metadata_get(md, "c-bin", &len);
   assert_non_null(v);
   assert_int_equal(len, 0);
@@ -245,7 +245,7 @@ static void test_metadata_wire_bad_base64_adds_nothing(void **state) {
   bt_metadata *md = bt_metadata_new(NULL);
   const char *bad[] = {"A", "AB=", "A===", "!!!!", "AB CD", "AB\n"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    assert_int_equal(bt_metadata_add_wire(md, KEY("x-bin"),
+    assert_int_equal(bt__metadata_add_wire(md, KEY("x-bin"),
                                           (const uint8_t *)bad[i],
                                           strlen(bad[i])),
                      BT_ERR_PARSE);
@@ -261,15 +261,15 @@ static void test_metadata_wire_plain_and_bad_names(void **state) {
   bt_metadata *md = bt_metadata_new(NULL);
   /* plain values are copied as received (the HTTP/2 library checked them) */
   const uint8_t v[] = "caf\xc3\xa9";
-  assert_int_equal(bt_metadata_add_wire(md, KEY("x-name"), v, 5), 0);
+  assert_int_equal(bt__metadata_add_wire(md, KEY("x-name"), v, 5), 0);
   size_t len;
   const uint8_t *got = bt_metadata_get(md, "x-name", &len);
   assert_int_equal(len, 5);
   assert_memory_equal(got, v, 5);
   assert_int_equal(
-      bt_metadata_add_wire(md, KEY("X-Upper"), (const uint8_t *)"v", 1),
+      bt__metadata_add_wire(md, KEY("X-Upper"), (const uint8_t *)"v", 1),
       BT_ERR_INVAL);
-  assert_int_equal(bt_metadata_add_wire(md, "", 0, (const uint8_t *)"v", 1),
+  assert_int_equal(bt__metadata_add_wire(md, "", 0, (const uint8_t *)"v", 1),
                    BT_ERR_INVAL);
   assert_int_equal(bt_metadata_count(md), 1);
   bt_metadata_free(md);
@@ -279,14 +279,14 @@ static void test_metadata_wire_value_encodes_bin_unpadded(void **state) {
   (void)state;
   const uint8_t raw[] = {0x00, 0x01, 0xFF, 0x80};
   char out[32];
-  assert_int_equal(bt_metadata_wire_value_len("a-bin", raw, 4), 6);
-  assert_int_equal(bt_metadata_wire_value("a-bin", raw, 4, out), 6);
+  assert_int_equal(bt__metadata_wire_value_len("a-bin", raw, 4), 6);
+  assert_int_equal(bt__metadata_wire_value("a-bin", raw, 4, out), 6);
   assert_string_equal(out, "AAH/gA");
-  assert_int_equal(bt_metadata_wire_value_len("plain", raw, 2), 2);
+  assert_int_equal(bt__metadata_wire_value_len("plain", raw, 2), 2);
   assert_int_equal(
-      bt_metadata_wire_value("plain", (const uint8_t *)"hey", 3, out), 3);
+      bt__metadata_wire_value("plain", (const uint8_t *)"hey", 3, out), 3);
   assert_string_equal(out, "hey");
-  assert_int_equal(bt_metadata_wire_value("e-bin", raw, 0, out), 0);
+  assert_int_equal(bt__metadata_wire_value("e-bin", raw, 0, out), 0);
   assert_string_equal(out, "");
 }
 
@@ -299,12 +299,12 @@ static void test_metadata_wire_round_trip(void **state) {
   for (size_t n = 0; n < sizeof(raw); n++) {
     for (size_t i = 0; i < n; i++)
       raw[i] = (uint8_t)(i * 53 + n);
-    size_t wl = bt_metadata_wire_value("r-bin", raw, n, wire);
-    assert_int_equal(wl, bt_metadata_wire_value_len("r-bin", raw, n));
+    size_t wl = bt__metadata_wire_value("r-bin", raw, n, wire);
+    assert_int_equal(wl, bt__metadata_wire_value_len("r-bin", raw, n));
     assert_int_equal(wire[wl], '\0');
     assert_null(strchr(wire, '='));
     assert_int_equal(
-        bt_metadata_add_wire(md, KEY("r-bin"), (const uint8_t *)wire, wl), 0);
+        bt__metadata_add_wire(md, KEY("r-bin"), (const uint8_t *)wire, wl), 0);
     const uint8_t *v;
     size_t len;
     assert_int_equal(bt_metadata_at(md, n, NULL, &v, &len), 0);

@@ -11,8 +11,8 @@
 
 static void check_encode(const char *in, size_t len, const char *want) {
   char out[256];
-  size_t elen = bt_percent_encoded_len((const uint8_t *)in, len);
-  size_t n = bt_percent_encode((const uint8_t *)in, len, out);
+  size_t elen = bt__percent_encoded_len((const uint8_t *)in, len);
+  size_t n = bt__percent_encode((const uint8_t *)in, len, out);
   assert_int_equal(n, elen);
   assert_int_equal(n, strlen(want));
   assert_string_equal(out, want);
@@ -20,7 +20,7 @@ static void check_encode(const char *in, size_t len, const char *want) {
 
 static void check_decode(const char *in, const char *want, size_t want_len) {
   uint8_t out[256];
-  size_t n = bt_percent_decode(in, strlen(in), out);
+  size_t n = bt__percent_decode(in, strlen(in), out);
   assert_int_equal(n, want_len);
   assert_memory_equal(out, want, want_len);
   assert_int_equal(out[n], 0);
@@ -72,7 +72,7 @@ static void test_percent_decode_respects_length(void **state) {
   (void)state;
   uint8_t out[8];
   /* "%41" cut to "%4": the escape is incomplete within len */
-  assert_int_equal(bt_percent_decode("%41", 2, out), 2);
+  assert_int_equal(bt__percent_decode("%41", 2, out), 2);
   assert_memory_equal(out, "%4", 2);
 }
 
@@ -82,13 +82,13 @@ static void test_percent_round_trip_all_bytes(void **state) {
   for (int i = 0; i < 256; i++)
     in[i] = (uint8_t)i;
   char enc[256 * 3 + 1];
-  size_t n = bt_percent_encode(in, sizeof(in), enc);
+  size_t n = bt__percent_encode(in, sizeof(in), enc);
   /* 95 printable minus '%' stay as they are; the other 162 take 3 bytes */
   assert_int_equal(n, 94 + 162 * 3);
   for (size_t i = 0; i < n; i++)
     assert_true(enc[i] >= 0x20 && enc[i] <= 0x7E);
   uint8_t dec[sizeof(enc)];
-  assert_int_equal(bt_percent_decode(enc, n, dec), 256);
+  assert_int_equal(bt__percent_decode(enc, n, dec), 256);
   assert_memory_equal(dec, in, 256);
 }
 

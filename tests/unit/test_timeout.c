@@ -11,7 +11,7 @@
 #include "timeout.h"
 
 static int parse(const char *s, int64_t *ns) {
-  return bt_timeout_parse(s, strlen(s), ns);
+  return bt__timeout_parse(s, strlen(s), ns);
 }
 
 static void test_timeout_parse_each_unit(void **state) {
@@ -62,16 +62,16 @@ static void test_timeout_parse_rejects(void **state) {
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     int64_t ns = 42;
-    if (bt_timeout_parse(bad[i], strlen(bad[i]), &ns) != BT_ERR_PARSE)
+    if (bt__timeout_parse(bad[i], strlen(bad[i]), &ns) != BT_ERR_PARSE)
       fail_msg("\"%s\" should be rejected", bad[i]);
     assert_int_equal(ns, 42);
   }
   int64_t ns;
   /* an embedded NUL within the given length */
-  assert_int_equal(bt_timeout_parse("1\0S", 3, &ns), BT_ERR_PARSE);
+  assert_int_equal(bt__timeout_parse("1\0S", 3, &ns), BT_ERR_PARSE);
   /* the length bounds the input: "10S" read as "10" has no unit */
-  assert_int_equal(bt_timeout_parse("10S", 2, &ns), BT_ERR_PARSE);
-  assert_int_equal(bt_timeout_parse(NULL, 0, &ns), BT_ERR_PARSE);
+  assert_int_equal(bt__timeout_parse("10S", 2, &ns), BT_ERR_PARSE);
+  assert_int_equal(bt__timeout_parse(NULL, 0, &ns), BT_ERR_PARSE);
 }
 
 static void test_timeout_format_values(void **state) {
@@ -97,7 +97,7 @@ static void test_timeout_format_values(void **state) {
   };
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
     char out[BT_TIMEOUT_MAX_LEN];
-    size_t len = bt_timeout_format(table[i].ns, out);
+    size_t len = bt__timeout_format(table[i].ns, out);
     assert_string_equal(out, table[i].s);
     assert_int_equal(len, strlen(table[i].s));
   }
@@ -115,10 +115,10 @@ static void test_timeout_round_trip(void **state) {
     x ^= x << 17;
     int64_t ns = (int64_t)((x >> 1) >> (x % 63));
     char out[BT_TIMEOUT_MAX_LEN];
-    size_t len = bt_timeout_format(ns, out);
+    size_t len = bt__timeout_format(ns, out);
     assert_true(len >= 2 && len < BT_TIMEOUT_MAX_LEN);
     int64_t back = -1;
-    assert_int_equal(bt_timeout_parse(out, len, &back), 0);
+    assert_int_equal(bt__timeout_parse(out, len, &back), 0);
     /* never less than asked, and off by less than one unit */
     int64_t unit = 0;
     for (int u = 0; u < 6; u++) {

@@ -1,4 +1,4 @@
-/* loop.h (private): what the connection layer needs from bt_loop. */
+/* loop_int.h (private): what the connection layer needs from bt_loop. */
 #ifndef BT_LOOP_INT_H
 #define BT_LOOP_INT_H
 
@@ -16,10 +16,10 @@ struct bt_flushable {
 
 /* Queues f to be flushed once, right before the loop next polls for I/O:
  * every write a turn produced goes out in one batch. */
-void bt_loop_mark_dirty(bt_loop *loop, bt_flushable *f);
+void bt__loop_mark_dirty(bt_loop *loop, bt_flushable *f);
 /* Removes f from the dirty list (before freeing it). */
-void bt_loop_unmark_dirty(bt_loop *loop, bt_flushable *f);
+void bt__loop_unmark_dirty(bt_loop *loop, bt_flushable *f);
 /* The bt_loop that owns a uv loop (stored in uv_loop_t.data). */
-bt_loop *bt_loop_from_uv(uv_loop_t *uv);
+bt_loop *bt__loop_from_uv(uv_loop_t *uv);
 
 #endif

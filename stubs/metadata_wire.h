@@ -1,4 +1,4 @@
-/* metadata.h (private): the wire side of gRPC metadata, used by the HTTP/2
+/* metadata_wire.h (private): the wire side of gRPC metadata, used by the HTTP/2
  * layer. "-bin" values are raw bytes in a bt_metadata and unpadded base64 on
  * the wire. */
 #ifndef BT_METADATA_PRIV_H
@@ -15,15 +15,15 @@
  * BT_ERR_INVAL for a name that is not a valid metadata key, or BT_ERR_PARSE
  * for a "-bin" value that is not base64 (the caller decides whether to drop
  * the header or fail the call). Nothing is added on error. */
-int bt_metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
+int bt__metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
                          const uint8_t *value, size_t value_len);
 /* Length of what goes on the wire for value (without a NUL). */
-size_t bt_metadata_wire_value_len(const char *key, const uint8_t *value,
+size_t bt__metadata_wire_value_len(const char *key, const uint8_t *value,
                                   size_t len);
 /* Writes the wire form of value and a NUL into out (capacity >=
- * bt_metadata_wire_value_len + 1): unpadded base64 for "-bin" keys, the bytes
+ * bt__metadata_wire_value_len + 1): unpadded base64 for "-bin" keys, the bytes
  * otherwise. Returns the length without the NUL. */
-size_t bt_metadata_wire_value(const char *key, const uint8_t *value, size_t len,
+size_t bt__metadata_wire_value(const char *key, const uint8_t *value, size_t len,
                               char *out);
 
 #endif
