@@ -46,7 +46,7 @@ bt_call *bt__srv_call_new(srv_session *s, int32_t stream_id) {
   call->trail_md = bt_metadata_new(arena);
   bt__sendq_init(&call->out);
   bt__msgin_init(&call->in, s->worker->server->opts.max_recv_message,
-                deliver_message, call);
+                 deliver_message, call);
   call->next = s->calls;
   if (s->calls)
     s->calls->prev = call;
@@ -155,7 +155,7 @@ static int accepts_gzip(const uint8_t *v, size_t len) {
 }
 
 int bt__srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
-                    const uint8_t *value, size_t valuelen) {
+                        const uint8_t *value, size_t valuelen) {
   const bt_server_opts *o = &call->sess->worker->server->opts;
   /* nghttp2 stores SETTINGS_MAX_HEADER_LIST_SIZE but does not enforce it on
    * what it receives: count as RFC 9113 6.5.2 does (32 bytes per field). */
@@ -193,7 +193,7 @@ int bt__srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
   } else {
     /* Metadata; a -bin value that is not base64 is dropped, as gRPC does. */
     bt__metadata_add_wire(call->req_md, (const char *)name, namelen, value,
-                         valuelen);
+                          valuelen);
   }
   return 0;
 }
@@ -293,9 +293,10 @@ static void send_status(bt_call *call, int code, const char *message) {
   mark_dirty(call);
 }
 
-ssize_t bt__srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
-                           size_t length, uint32_t *data_flags,
-                           nghttp2_data_source *source, void *user_data) {
+ssize_t bt__srv_call_read_data(nghttp2_session *h2, int32_t stream_id,
+                               uint8_t *buf, size_t length,
+                               uint32_t *data_flags,
+                               nghttp2_data_source *source, void *user_data) {
   (void)user_data;
   bt_call *call = source->ptr;
   size_t n = bt__sendq_read(&call->out, buf, length);
@@ -777,7 +778,7 @@ static int check_budget(bt_call *call) {
            "(%zu bytes; the client is not reading)",
            call->sess->budget.limit);
   bt__srv_call_abort(call, BT_GRPC_RESOURCE_EXHAUSTED, msg,
-                 NGHTTP2_ENHANCE_YOUR_CALM);
+                     NGHTTP2_ENHANCE_YOUR_CALM);
   return BT_ERR_LIMIT;
 }
 
@@ -788,9 +789,9 @@ static int queued(bt_call *call, int rv) {
     /* Before the headers when this was the first message: the client gets
      * the status, not just a reset. */
     bt__srv_call_abort(call, BT_GRPC_RESOURCE_EXHAUSTED,
-                   rv == BT_ERR_NOMEM ? "out of memory for a response"
-                                      : "response too large",
-                   NGHTTP2_INTERNAL_ERROR);
+                       rv == BT_ERR_NOMEM ? "out of memory for a response"
+                                          : "response too large",
+                       NGHTTP2_INTERNAL_ERROR);
     return rv;
   }
   /* Headers go with (just before) the first message. */
@@ -889,7 +890,7 @@ void bt__srv_call_reset(bt_call *call, uint32_t h2_code) {
 }
 
 void bt__srv_call_abort(bt_call *call, int code, const char *message,
-                    uint32_t h2_code) {
+                        uint32_t h2_code) {
   if (call->aborted)
     return;
   call->aborted = 1;

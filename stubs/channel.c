@@ -186,7 +186,8 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
   (void)flags;
   /* The connection window is granted as bytes arrive (once per read, in
-   * conn_read); each stream's as its call hands them on (bt__cli_conn_consume). */
+   * conn_read); each stream's as its call hands them on (bt__cli_conn_consume).
+   */
   cli_conn *cc = user_data;
   cc->conn_unconsumed += len;
   bt_client_call *call = stream_call(h2, stream_id);
@@ -469,8 +470,8 @@ static void slot_connect(cli_slot *slot) {
   bt_conn_limits limits = {.handshake_timeout_ms = ch->opts.connect_timeout_ms,
                            .write_timeout_ms = 30000};
   cc->conn = bt__conn_connect(ch->loop, (struct sockaddr *)&ch->addr,
-                             ch->ssl_ctx, ch->server_name,
-                             ch->opts.verify_hostname, &limits, &conn_ops, cc);
+                              ch->ssl_ctx, ch->server_name,
+                              ch->opts.verify_hostname, &limits, &conn_ops, cc);
 }
 
 /* ---- dispatch -------------------------------------------------------- */

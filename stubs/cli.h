@@ -148,13 +148,15 @@ void bt__cli_call_fail(bt_client_call *call, int code, const char *message);
 void bt__cli_call_conn_lost(bt_client_call *call, const char *why);
 /* nghttp2 callbacks' entry points for a call. */
 int bt__cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
-                    const uint8_t *name, size_t namelen, const uint8_t *value,
-                    size_t valuelen);
-void bt__cli_call_headers_done(bt_client_call *call, const nghttp2_frame *frame);
+                        const uint8_t *name, size_t namelen,
+                        const uint8_t *value, size_t valuelen);
+void bt__cli_call_headers_done(bt_client_call *call,
+                               const nghttp2_frame *frame);
 void bt__cli_call_data(bt_client_call *call, const uint8_t *data, size_t len);
 void bt__cli_call_stream_closed(bt_client_call *call, uint32_t error_code);
-ssize_t bt__cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
-                           size_t length, uint32_t *data_flags,
-                           nghttp2_data_source *source, void *user_data);
+ssize_t bt__cli_call_read_data(nghttp2_session *h2, int32_t stream_id,
+                               uint8_t *buf, size_t length,
+                               uint32_t *data_flags,
+                               nghttp2_data_source *source, void *user_data);
 
 #endif

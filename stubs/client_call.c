@@ -202,9 +202,10 @@ int bt__cli_call_attach(bt_client_call *call, cli_conn *cc) {
   return 0;
 }
 
-ssize_t bt__cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
-                           size_t length, uint32_t *data_flags,
-                           nghttp2_data_source *source, void *user_data) {
+ssize_t bt__cli_call_read_data(nghttp2_session *h2, int32_t stream_id,
+                               uint8_t *buf, size_t length,
+                               uint32_t *data_flags,
+                               nghttp2_data_source *source, void *user_data) {
   (void)h2;
   (void)stream_id;
   (void)user_data;
@@ -228,8 +229,8 @@ static int name_is(const uint8_t *name, size_t len, const char *lit) {
 }
 
 int bt__cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
-                    const uint8_t *name, size_t namelen, const uint8_t *value,
-                    size_t valuelen) {
+                        const uint8_t *name, size_t namelen,
+                        const uint8_t *value, size_t valuelen) {
   int is_trailers = frame->headers.cat != NGHTTP2_HCAT_RESPONSE ||
                     (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
   /* What we advertised as SETTINGS_MAX_HEADER_LIST_SIZE, enforced (nghttp2
@@ -269,7 +270,7 @@ int bt__cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
   } else if (name_is(name, namelen, "grpc-message")) {
     call->grpc_message = bt_arena_alloc(call->arena, valuelen + 1);
     bt__percent_decode((const char *)value, valuelen,
-                      (uint8_t *)call->grpc_message);
+                       (uint8_t *)call->grpc_message);
   } else if (name_is(name, namelen, "grpc-encoding")) {
     if (bt__encoding_parse((const char *)value, valuelen, &call->in.encoding))
       call->encoding_bad = 1; /* refused on the first message */
@@ -277,12 +278,13 @@ int bt__cli_call_header(bt_client_call *call, const nghttp2_frame *frame,
     /* we only send what the server accepts if asked to compress */
   } else {
     bt__metadata_add_wire(is_trailers ? call->trailers : call->init_md,
-                         (const char *)name, namelen, value, valuelen);
+                          (const char *)name, namelen, value, valuelen);
   }
   return 0;
 }
 
-void bt__cli_call_headers_done(bt_client_call *call, const nghttp2_frame *frame) {
+void bt__cli_call_headers_done(bt_client_call *call,
+                               const nghttp2_frame *frame) {
   if (frame->headers.cat != NGHTTP2_HCAT_RESPONSE ||
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return;
@@ -334,8 +336,9 @@ void bt__cli_call_data(bt_client_call *call, const uint8_t *data, size_t len) {
   if (call->http_status != 200 || !call->content_type_ok)
     return;
   if (call->encoding_bad) {
-    bt__cli_call_fail(call, BT_GRPC_INTERNAL,
-                  "server used a grpc-encoding this client does not accept");
+    bt__cli_call_fail(
+        call, BT_GRPC_INTERNAL,
+        "server used a grpc-encoding this client does not accept");
     return;
   }
   int code = bt__msgin_feed(&call->in, data, len);
@@ -500,8 +503,8 @@ static int check_budget(bt_client_call *call) {
 static int queued(bt_client_call *call, int rv) {
   if (rv != 0) {
     bt__cli_call_fail(call, BT_GRPC_RESOURCE_EXHAUSTED,
-                  rv == BT_ERR_NOMEM ? "out of memory for a request"
-                                     : "request too large");
+                      rv == BT_ERR_NOMEM ? "out of memory for a request"
+                                         : "request too large");
     return rv;
   }
   charge_queue(call);

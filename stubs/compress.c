@@ -23,7 +23,7 @@ static uInt chunk(size_t n) {
 }
 
 int bt__gzip_compress(const uint8_t *in, size_t len, uint8_t **out,
-                     size_t *out_len) {
+                      size_t *out_len) {
   z_stream zs;
   memset(&zs, 0, sizeof(zs));
   int zr = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
@@ -65,7 +65,7 @@ int bt__gzip_compress(const uint8_t *in, size_t len, uint8_t **out,
 }
 
 int bt__gzip_decompress(const uint8_t *in, size_t len, size_t max_out,
-                       uint8_t **out, size_t *out_len) {
+                        uint8_t **out, size_t *out_len) {
   z_stream zs;
   memset(&zs, 0, sizeof(zs));
   int zr = inflateInit2(&zs, GZIP_WINDOW_BITS);

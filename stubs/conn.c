@@ -704,8 +704,8 @@ static void start_session(bt_conn *c) {
 }
 
 bt_conn *bt__conn_accept(bt_loop *loop, uv_stream_t *server, SSL_CTX *ctx,
-                        const bt_conn_limits *limits, const bt_conn_ops *ops,
-                        void *ud) {
+                         const bt_conn_limits *limits, const bt_conn_ops *ops,
+                         void *ud) {
   bt_conn *c = conn_new(loop, ctx, limits, ops, ud);
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     /* Nothing was accepted: free quietly, the owner never saw it. */
@@ -737,9 +737,9 @@ static void connect_cb(uv_connect_t *req, int status) {
 }
 
 bt_conn *bt__conn_connect(bt_loop *loop, const struct sockaddr *addr,
-                         SSL_CTX *ctx, const char *server_name, int verify_name,
-                         const bt_conn_limits *limits, const bt_conn_ops *ops,
-                         void *ud) {
+                          SSL_CTX *ctx, const char *server_name,
+                          int verify_name, const bt_conn_limits *limits,
+                          const bt_conn_ops *ops, void *ud) {
   bt_conn *c = conn_new(loop, ctx, limits, ops, ud);
   if (c->ssl) {
     SSL_set_connect_state(c->ssl);

@@ -41,15 +41,15 @@ typedef struct bt_conn_limits {
 /* Accepts a pending connection from server (a listening uv_tcp_t). ctx NULL
  * means plain TCP. Returns NULL when accept fails. */
 bt_conn *bt__conn_accept(bt_loop *loop, uv_stream_t *server, SSL_CTX *ctx,
-                        const bt_conn_limits *limits, const bt_conn_ops *ops,
-                        void *ud);
+                         const bt_conn_limits *limits, const bt_conn_ops *ops,
+                         void *ud);
 /* Starts connecting to addr. With ctx, runs a TLS client handshake sending
  * server_name as SNI and, when verify_name, checking the certificate names
  * it (a DNS name or an IP address). Failures arrive through on_close. */
 bt_conn *bt__conn_connect(bt_loop *loop, const struct sockaddr *addr,
-                         SSL_CTX *ctx, const char *server_name, int verify_name,
-                         const bt_conn_limits *limits, const bt_conn_ops *ops,
-                         void *ud);
+                          SSL_CTX *ctx, const char *server_name,
+                          int verify_name, const bt_conn_limits *limits,
+                          const bt_conn_ops *ops, void *ud);
 
 /* Queues bytes for the peer (encrypting them for TLS). */
 void bt__conn_write(bt_conn *c, const uint8_t *data, size_t len);

@@ -78,7 +78,7 @@ static void end_message(bt_frame_decoder *d) {
 }
 
 int bt__frame_decoder_feed(bt_frame_decoder *d, const uint8_t *data, size_t len,
-                          bt_frame_cb cb, void *ud) {
+                           bt_frame_cb cb, void *ud) {
   static const uint8_t empty[1];
   int rv;
   for (;;) {
@@ -137,7 +137,7 @@ int bt__frame_decoder_partial(const bt_frame_decoder *d) {
 }
 
 void bt__frame_header_write(uint8_t out[BT_FRAME_HEADER_LEN], int compressed,
-                           uint32_t len) {
+                            uint32_t len) {
   out[0] = compressed ? 1 : 0;
   out[1] = (uint8_t)(len >> 24);
   out[2] = (uint8_t)(len >> 16);

@@ -37,12 +37,12 @@ void bt__frame_decoder_clear(bt_frame_decoder *d);
  * a message that straddles feeds) or the callback's value. After
  * an error the decoder must not be fed again. */
 int bt__frame_decoder_feed(bt_frame_decoder *d, const uint8_t *data, size_t len,
-                          bt_frame_cb cb, void *ud);
+                           bt_frame_cb cb, void *ud);
 /* 1 when part of a message has been seen but not all of it (at the end of a
  * stream that is a truncated message). */
 int bt__frame_decoder_partial(const bt_frame_decoder *d);
 /* Writes the 5-byte prefix. */
 void bt__frame_header_write(uint8_t out[BT_FRAME_HEADER_LEN], int compressed,
-                           uint32_t len);
+                            uint32_t len);
 
 #endif

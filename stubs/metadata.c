@@ -206,7 +206,7 @@ const uint8_t *bt_metadata_get(const bt_metadata *md, const char *key,
 }
 
 int bt__metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
-                         const uint8_t *value, size_t value_len) {
+                          const uint8_t *value, size_t value_len) {
   if (!bt_metadata_key_is_valid(name, name_len))
     return BT_ERR_INVAL;
   if (!bt_metadata_key_is_binary(name, name_len)) {
@@ -219,8 +219,8 @@ int bt__metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
   }
   /* Decode straight into the entry; on bad base64 take the entry back. */
   md_entry *e = append(md, name, name_len, value_len / 4 * 3 + 3);
-  int rv =
-      bt__base64_decode((const char *)value, value_len, e->value, &e->value_len);
+  int rv = bt__base64_decode((const char *)value, value_len, e->value,
+                             &e->value_len);
   if (rv != 0) {
     md->count--;
     md_release(md, e->key);
@@ -231,14 +231,14 @@ int bt__metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
 }
 
 size_t bt__metadata_wire_value_len(const char *key, const uint8_t *value,
-                                  size_t len) {
+                                   size_t len) {
   if (bt_metadata_key_is_binary(key, key ? strlen(key) : 0))
     return bt__base64_encoded_len(len);
   return len;
 }
 
-size_t bt__metadata_wire_value(const char *key, const uint8_t *value, size_t len,
-                              char *out) {
+size_t bt__metadata_wire_value(const char *key, const uint8_t *value,
+                               size_t len, char *out) {
   if (bt_metadata_key_is_binary(key, key ? strlen(key) : 0))
     return bt__base64_encode(value, len, out);
   if (len)

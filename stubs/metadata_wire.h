@@ -16,14 +16,14 @@
  * for a "-bin" value that is not base64 (the caller decides whether to drop
  * the header or fail the call). Nothing is added on error. */
 int bt__metadata_add_wire(bt_metadata *md, const char *name, size_t name_len,
-                         const uint8_t *value, size_t value_len);
+                          const uint8_t *value, size_t value_len);
 /* Length of what goes on the wire for value (without a NUL). */
 size_t bt__metadata_wire_value_len(const char *key, const uint8_t *value,
-                                  size_t len);
+                                   size_t len);
 /* Writes the wire form of value and a NUL into out (capacity >=
  * bt__metadata_wire_value_len + 1): unpadded base64 for "-bin" keys, the bytes
  * otherwise. Returns the length without the NUL. */
-size_t bt__metadata_wire_value(const char *key, const uint8_t *value, size_t len,
-                              char *out);
+size_t bt__metadata_wire_value(const char *key, const uint8_t *value,
+                               size_t len, char *out);
 
 #endif

@@ -11,8 +11,8 @@
 #include "compress.h"
 
 void bt__msgin_init(bt_msgin *in, size_t max_len,
-                   int (*deliver)(void *ud, const uint8_t *msg, size_t len),
-                   void *ud) {
+                    int (*deliver)(void *ud, const uint8_t *msg, size_t len),
+                    void *ud) {
   memset(in, 0, sizeof(*in));
   bt__frame_decoder_init(&in->dec, max_len);
   in->max_len = max_len;

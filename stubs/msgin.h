@@ -28,8 +28,8 @@ typedef struct bt_msgin {
 /* deliver gets each decoded message (valid only during the call); a
  * non-zero return stops decoding. */
 void bt__msgin_init(bt_msgin *in, size_t max_len,
-                   int (*deliver)(void *ud, const uint8_t *msg, size_t len),
-                   void *ud);
+                    int (*deliver)(void *ud, const uint8_t *msg, size_t len),
+                    void *ud);
 /* Releases the decoder's buffer. Called from inside deliver (a message's
  * handler ended the call), it stops the feed and releases once the decoder
  * has returned. */

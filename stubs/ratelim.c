@@ -2,7 +2,7 @@
 #include "ratelim.h"
 
 void bt__ratelim_init(bt_ratelim *r, uint32_t burst, uint32_t rate,
-                     int64_t now_ns) {
+                      int64_t now_ns) {
   r->burst = burst;
   r->rate = rate;
   r->tokens = burst;

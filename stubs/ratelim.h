@@ -15,7 +15,7 @@ typedef struct bt_ratelim {
 
 /* A full bucket at now_ns. burst 0 means no limit. */
 void bt__ratelim_init(bt_ratelim *r, uint32_t burst, uint32_t rate,
-                     int64_t now_ns);
+                      int64_t now_ns);
 /* Takes one token at now_ns: 0 when there was one, 1 when the bucket is
  * empty (the limit is reached). */
 int bt__ratelim_take(bt_ratelim *r, int64_t now_ns);

@@ -72,7 +72,7 @@ static int push_compressed(bt_sendq *q, const uint8_t *bytes, size_t len) {
 }
 
 int bt__sendq_push_bytes(bt_sendq *q, const uint8_t *bytes, size_t len,
-                        int gzip) {
+                         int gzip) {
   if (len > UINT32_MAX)
     return BT_ERR_TOO_LARGE;
   if (gzip)

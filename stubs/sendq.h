@@ -23,7 +23,7 @@ void bt__sendq_clear(bt_sendq *q);
  * or BT_ERR_NOMEM (nothing queued). */
 int bt__sendq_push_message(bt_sendq *q, const ProtobufCMessage *msg, int gzip);
 int bt__sendq_push_bytes(bt_sendq *q, const uint8_t *bytes, size_t len,
-                        int gzip);
+                         int gzip);
 /* Copies up to len queued bytes into buf; returns how many. */
 size_t bt__sendq_read(bt_sendq *q, uint8_t *buf, size_t len);
 

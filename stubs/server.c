@@ -98,7 +98,7 @@ static void table_grow(bt_server *s) {
 }
 
 const srv_method *bt__srv_server_find(const bt_server *s, const char *path,
-                                  size_t len) {
+                                      size_t len) {
   if (path && s->methods_cap) {
     size_t i = hash_path(path, len) & (s->methods_cap - 1);
     while (s->methods[i].path) {
@@ -233,7 +233,7 @@ int bt_server_listen(bt_server *s, const char *host, int port,
   set_port(&l.addr, l.port);
   if (tls) {
     l.ssl_ctx = bt__tls_server_ctx(tls->cert_file, tls->key_file, tls->ca_file,
-                                  tls->require_client_cert);
+                                   tls->require_client_cert);
     if (!l.ssl_ctx) {
       close(l.first_fd);
       return BT_ERR_TLS;

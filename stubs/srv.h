@@ -205,12 +205,13 @@ void bt__srv_log(const bt_server *server, int level, const char *fmt, ...)
 /* The worker's nghttp2 callbacks and options (created once per worker). */
 void bt__srv_session_worker_init(srv_worker *w);
 void bt__srv_session_worker_clear(srv_worker *w);
-void bt__srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l);
+void bt__srv_session_accept(srv_worker *w, uv_stream_t *listener,
+                            srv_listener *l);
 void bt__srv_session_goaway(srv_session *s);
 
 /* server.c: the method for path, or the fallback, or NULL. */
 const srv_method *bt__srv_server_find(const bt_server *server, const char *path,
-                                  size_t len);
+                                      size_t len);
 
 /* call.c: the runtime's side of a call */
 bt_call *bt__srv_call_new(srv_session *s, int32_t stream_id);
@@ -223,7 +224,7 @@ void bt__srv_call_end_of_input(bt_call *call);
 /* The runtime gives up on the call (a limit): status code and message when
  * nothing was sent yet, else RST_STREAM h2_code; the handler sees a cancel. */
 void bt__srv_call_abort(bt_call *call, int code, const char *message,
-                    uint32_t h2_code);
+                        uint32_t h2_code);
 /* Resets the stream of a call whose status was already sent (it waits
  * behind messages the client does not read) and drops what it queued. */
 void bt__srv_call_reset(bt_call *call, uint32_t h2_code);
@@ -243,10 +244,11 @@ int bt__srv_call_check_writable(bt_call *call);
 void bt__srv_call_stream_closed(bt_call *call, uint32_t error_code);
 /* A header of the request; returns 0 or -1 to reset the stream. */
 int bt__srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
-                    const uint8_t *value, size_t valuelen);
+                        const uint8_t *value, size_t valuelen);
 /* nghttp2 data source read callback for response bodies. */
-ssize_t bt__srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
-                           size_t length, uint32_t *data_flags,
-                           nghttp2_data_source *source, void *user_data);
+ssize_t bt__srv_call_read_data(nghttp2_session *h2, int32_t stream_id,
+                               uint8_t *buf, size_t length,
+                               uint32_t *data_flags,
+                               nghttp2_data_source *source, void *user_data);
 
 #endif

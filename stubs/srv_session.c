@@ -136,7 +136,7 @@ static void shed_largest(srv_session *s) {
              "%s over its buffer budget for %u ms: this call held %zu bytes",
              own ? "connection" : "process", o->buffer_timeout_ms, most);
     bt__srv_call_abort(largest, BT_GRPC_RESOURCE_EXHAUSTED, msg,
-                   NGHTTP2_ENHANCE_YOUR_CALM);
+                       NGHTTP2_ENHANCE_YOUR_CALM);
   }
 }
 
@@ -627,13 +627,14 @@ static void refuse_connection(srv_worker *w, uv_stream_t *listener,
   if ((last == 0 || now - last >= 10000) &&
       atomic_compare_exchange_strong(&l->full_logged_ms, &last, now))
     bt__srv_log(w->server, 1,
-            "listener %s:%d is at its connection limit (%u): refusing new "
-            "connections",
-            l->host[0] ? l->host : "*", l->port,
-            w->server->opts.max_connections);
+                "listener %s:%d is at its connection limit (%u): refusing new "
+                "connections",
+                l->host[0] ? l->host : "*", l->port,
+                w->server->opts.max_connections);
 }
 
-void bt__srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *l) {
+void bt__srv_session_accept(srv_worker *w, uv_stream_t *listener,
+                            srv_listener *l) {
   const bt_server_opts *o = &w->server->opts;
   if (o->max_connections &&
       atomic_fetch_add(&l->n_conns, 1) >= o->max_connections) {
@@ -647,7 +648,8 @@ void bt__srv_session_accept(srv_worker *w, uv_stream_t *listener, srv_listener *
   s->worker = w;
   s->listener = l;
   int64_t now = bt_now_ns();
-  bt__ratelim_init(&s->resets, o->stream_reset_burst, o->stream_reset_rate, now);
+  bt__ratelim_init(&s->resets, o->stream_reset_burst, o->stream_reset_rate,
+                   now);
   bt__ratelim_init(&s->glitches, o->glitch_burst, o->glitch_rate, now);
   bt__budget_init(&s->budget, o->connection_buffer);
   bt__h2scan_init(&s->scan);

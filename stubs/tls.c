@@ -95,7 +95,7 @@ static int set_session_context(SSL_CTX *ctx, const char *cert_file,
 }
 
 SSL_CTX *bt__tls_server_ctx(const char *cert_file, const char *key_file,
-                           const char *ca_file, int require_client_cert) {
+                            const char *ca_file, int require_client_cert) {
   char what[512];
   SSL_CTX *ctx = new_ctx(TLS_server_method());
   if (!ctx) {
@@ -143,7 +143,7 @@ fail:
 }
 
 SSL_CTX *bt__tls_client_ctx(const char *ca_file, const char *cert_file,
-                           const char *key_file) {
+                            const char *key_file) {
   char what[512];
   SSL_CTX *ctx = new_ctx(TLS_client_method());
   if (!ctx) {

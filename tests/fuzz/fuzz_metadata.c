@@ -60,7 +60,7 @@ static void check_wire(bt_metadata *md, const char *name, size_t name_len,
   FUZZ_CHECK(bt__metadata_wire_value(key, v, vlen, wire) == wlen);
   FUZZ_CHECK(wire[wlen] == '\0');
   FUZZ_CHECK(bt__metadata_add_wire(md, key, name_len, (const uint8_t *)wire,
-                                  wlen) == 0);
+                                   wlen) == 0);
   const uint8_t *v2;
   size_t v2len;
   FUZZ_CHECK(bt_metadata_at(md, before + 1, NULL, &v2, &v2len) == 0);

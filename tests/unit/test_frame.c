@@ -142,7 +142,8 @@ static void test_frame_message_straddles_feeds(void **state) {
   assert_int_equal(bt__frame_decoder_feed(&d, buf, 45, collect, &c), 0);
   assert_int_equal(c.n, 0);
   assert_true(bt__frame_decoder_partial(&d));
-  assert_int_equal(bt__frame_decoder_feed(&d, buf + 45, n - 45, collect, &c), 0);
+  assert_int_equal(bt__frame_decoder_feed(&d, buf + 45, n - 45, collect, &c),
+                   0);
   assert_int_equal(c.n, 2);
   assert_int_equal(c.len[0], 100);
   assert_memory_equal(c.data[0], body, 100);
@@ -229,7 +230,8 @@ static void test_frame_at_limit_accepted(void **state) {
   collector c = {0};
   /* straddling, so the buffer is used up to exactly the limit */
   assert_int_equal(bt__frame_decoder_feed(&d, buf, 50, collect, &c), 0);
-  assert_int_equal(bt__frame_decoder_feed(&d, buf + 50, n - 50, collect, &c), 0);
+  assert_int_equal(bt__frame_decoder_feed(&d, buf + 50, n - 50, collect, &c),
+                   0);
   assert_int_equal(c.n, 1);
   assert_int_equal(c.len[0], 100);
   assert_memory_equal(c.data[0], body, 100);
@@ -285,7 +287,8 @@ static void test_frame_callback_error_stops(void **state) {
   collector c2 = {0};
   c2.stop_after = 1;
   assert_int_equal(bt__frame_decoder_feed(&d, buf, 3, collect, &c2), 0);
-  assert_int_equal(bt__frame_decoder_feed(&d, buf + 3, n - 3, collect, &c2), 99);
+  assert_int_equal(bt__frame_decoder_feed(&d, buf + 3, n - 3, collect, &c2),
+                   99);
   assert_int_equal(c2.n, 1);
   bt__frame_decoder_clear(&d);
 }

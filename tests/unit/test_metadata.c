@@ -215,12 +215,12 @@ static void test_metadata_wire_bin_decodes_padded_and_unpadded(void **state) {
   const char *padded = "AAH/gA==";
   const char *unpadded = "AAH/gA";
   assert_int_equal(bt__metadata_add_wire(md, KEY("a-bin"),
-                                        (const uint8_t *)padded,
-                                        strlen(padded)),
+                                         (const uint8_t *)padded,
+                                         strlen(padded)),
                    0);
   assert_int_equal(bt__metadata_add_wire(md, KEY("b-bin"),
-                                        (const uint8_t *)unpadded,
-                                        strlen(unpadded)),
+                                         (const uint8_t *)unpadded,
+                                         strlen(unpadded)),
                    0);
   const uint8_t want[] = {0x00, 0x01, 0xFF, 0x80};
   size_t len;
@@ -246,8 +246,8 @@ static void test_metadata_wire_bad_base64_adds_nothing(void **state) {
   const char *bad[] = {"A", "AB=", "A===", "!!!!", "AB CD", "AB\n"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     assert_int_equal(bt__metadata_add_wire(md, KEY("x-bin"),
-                                          (const uint8_t *)bad[i],
-                                          strlen(bad[i])),
+                                           (const uint8_t *)bad[i],
+                                           strlen(bad[i])),
                      BT_ERR_PARSE);
   }
   assert_int_equal(bt_metadata_count(md), 0);
