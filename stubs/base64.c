@@ -56,7 +56,7 @@ size_t bt__base64_encode(const uint8_t *in, size_t len, char *out) {
 }
 
 int bt__base64_decode(const char *in, size_t len, uint8_t *out,
-                     size_t *out_len) {
+                      size_t *out_len) {
   /* Padding is only legal as one or two '=' ending a whole 4-character
    * group; any other '=' is then rejected as outside the alphabet. */
   if (len % 4 == 0 && len > 0 && in[len - 1] == '=')

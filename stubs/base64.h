@@ -14,6 +14,7 @@ size_t bt__base64_encode(const uint8_t *in, size_t len, char *out);
 /* Decodes padded or unpadded input into out (capacity >= len * 3 / 4 + 1).
  * Returns 0 with *out_len, or BT_ERR_PARSE for characters outside the
  * alphabet, misplaced padding or an impossible length (len % 4 == 1). */
-int bt__base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len);
+int bt__base64_decode(const char *in, size_t len, uint8_t *out,
+                      size_t *out_len);
 
 #endif

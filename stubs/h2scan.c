@@ -93,7 +93,7 @@ static bt_h2scan_verdict on_header(bt_h2scan *s, const uint8_t *hdr) {
 }
 
 bt_h2scan_verdict bt__h2scan_feed(bt_h2scan *s, const uint8_t *data, size_t len,
-                                 size_t *ok_len) {
+                                  size_t *ok_len) {
   size_t i = 0;
   size_t frame_start = 0; /* where the frame being looked at began */
   if (s->preface_left) {

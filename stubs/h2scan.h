@@ -59,6 +59,6 @@ void bt__h2scan_init(bt_h2scan *s);
  * the bytes before the offending frame (hand those to nghttp2, then act on
  * the verdict; the scanner must not be fed again). */
 bt_h2scan_verdict bt__h2scan_feed(bt_h2scan *s, const uint8_t *data, size_t len,
-                                 size_t *ok_len);
+                                  size_t *ok_len);
 
 #endif
