@@ -7,16 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
-#include <baton/status.h>
-
-static _Thread_local gw_worker *current_worker;
-
-gw_worker *gw_worker_current(void) {
-  return current_worker;
-}
+#include "proxy/proxy.h"
 
 gw_gateway *gw_gateway_load(const char *config_path, gw_diag *diag) {
   gw_gateway *gw = bt_calloc(1, sizeof(*gw));
@@ -32,14 +25,7 @@ gw_gateway *gw_gateway_load(const char *config_path, gw_diag *diag) {
     gw_diag_error(diag, gw->cfg->path, gw->cfg->descriptors_line, "%s", err);
     goto fail;
   }
-  gw_flows_compile(gw->cfg, gw->reg, gw->arena, &gw->flows, diag);
-  /* Routes name their backend; resolve it once, not per request. */
-  for (size_t i = 0; i < gw->cfg->n_routes; i++) {
-    gw_route_config *r = &gw->cfg->routes[i];
-    for (size_t k = 0; k < gw->cfg->n_backends; k++)
-      if (r->backend && strcmp(gw->cfg->backends[k].name, r->backend) == 0)
-        r->backend_index = k;
-  }
+  gw_flow_compile_all(gw->cfg, gw->reg, gw->arena, &gw->flows, diag);
   if (gw_diag_count(diag) > 0)
     goto fail;
   return gw;
@@ -52,61 +38,41 @@ void gw_gateway_free(gw_gateway *gw) {
   if (!gw)
     return;
   bt_server_free(gw->server);
-  gw_sagalog_close(gw->log);
+  gw_saga_close(gw->sagas);
   for (int i = 0; gw->workers && i < gw->n_workers; i++)
     bt_free(gw->workers[i]);
-  gw_saga_recovered_free(gw);
   gw_registry_free(gw->reg);
   bt_free(gw->workers);
   bt_arena_free(gw->arena);
   bt_free(gw);
 }
 
-static void takeover_tick(void *ud) {
-  gw_worker *w = ud;
-  /* PostgreSQL: sagas of gateways whose lease ran out become ours. */
-  gw_saga_recover(w);
-  bt_timer_start(w->takeover, w->gw->cfg->saga_lease_ms);
-}
-
 static void worker_start(bt_loop *loop, int index, void *ud) {
   gw_gateway *gw = ud;
   gw_worker *w = bt_calloc(1, sizeof(*w));
-  w->gw = gw;
+  w->cfg = gw->cfg;
   w->loop = loop;
   w->index = index;
-  w->up = gw_upstreams_new(loop, gw->cfg);
+  w->up = gw_upstream_new(loop, gw->cfg);
+  w->sagas = gw->sagas;
   gw->workers[index] = w;
-  current_worker = w;
-  if (gw->log) {
-    gw_sagalog_attach_loop(gw->log, loop);
-    if (index == 0) {
-      /* Sagas a crash left unfinished (claimed before serving). */
-      gw_saga_recover_claimed(w);
-      if (gw->cfg->saga_postgres) {
-        w->takeover = bt_timer_new(loop, takeover_tick, w);
-        bt_timer_start(w->takeover, gw->cfg->saga_lease_ms);
-      }
-    }
-  }
+  gw_worker_set_current(w);
+  if (w->sagas)
+    gw_saga_worker_start(w);
 }
 
 static void worker_stop(bt_loop *loop, int index, void *ud) {
-  (void)loop;
   gw_gateway *gw = ud;
   gw_worker *w = gw->workers[index];
   if (!w)
     return;
   /* Callbacks still to come (log completions run by detach, cancelled
    * calls reporting on the loop's last turns) see `stopping` and start
-   * nothing new; w itself lives until the gateway is freed. Unfinished
-   * sagas stay in the log for the next start. */
+   * nothing new; w itself lives until the gateway is freed. */
   w->stopping = 1;
-  bt_timer_free(w->takeover);
-  w->takeover = NULL;
-  if (gw->log)
-    gw_sagalog_detach_loop(gw->log, loop);
-  gw_upstreams_free(w->up);
+  if (w->sagas)
+    gw_saga_worker_stop(w);
+  gw_upstream_free(w->up);
   w->up = NULL;
 }
 
@@ -172,7 +138,7 @@ static int register_methods(gw_gateway *gw) {
     const gw_flow *f = &gw->flows.flows[i];
     bt_method_desc d = {.path = f->method->path,
                         .kind = BT_CALL_UNARY,
-                        .invoke = gw_flow_invoke};
+                        .invoke = gw_engine_invoke};
     if (register_one(gw, &d, f) != 0)
       return -1;
   }
@@ -188,16 +154,6 @@ static int register_methods(gw_gateway *gw) {
   return rv;
 }
 
-/* The saga log's options from the config. */
-gw_sagalog_opts gw_saga_log_opts(const gw_config *cfg) {
-  gw_sagalog_opts o = {.sqlite_path = cfg->saga_sqlite,
-                       .postgres = cfg->saga_postgres,
-                       .owner = cfg->saga_owner,
-                       .lease_ms = cfg->saga_lease_ms,
-                       .group_commit_us = cfg->saga_group_commit_us};
-  return o;
-}
-
 /* What the runtime reports (a listener at its connection limit, ...). */
 static void log_runtime(int level, const char *msg, void *ud) {
   (void)ud;
@@ -209,20 +165,13 @@ static void log_runtime(int level, const char *msg, void *ud) {
 int gw_gateway_start(gw_gateway *gw) {
   gw_config *cfg = gw->cfg;
   if (cfg->saga_line) {
-    if (!cfg->saga_lease_ms)
-      cfg->saga_lease_ms = 10000;
     char err[512];
-    gw_sagalog_opts so = gw_saga_log_opts(cfg);
-    gw->log = gw_sagalog_open(&so, err, sizeof(err));
-    if (!gw->log) {
+    gw->sagas = gw_saga_open(cfg, &gw->flows, err, sizeof(err));
+    if (!gw->sagas) {
       fprintf(stderr, "baton-gateway: %s:%d: saga log: %s\n", cfg->path,
               cfg->saga_line, err);
       return -1;
     }
-    /* Before any worker serves: nothing claimed here can be running. */
-    if (gw_saga_claim_own(gw) < 0)
-      fprintf(stderr, "baton-gateway: cannot read the saga log for "
-                      "recovery\n");
   }
   bt_server_opts o;
   bt_server_opts_init(&o);
@@ -275,87 +224,4 @@ void gw_gateway_shutdown(gw_gateway *gw) {
 void gw_gateway_wait(gw_gateway *gw) {
   if (gw->server)
     bt_server_wait(gw->server);
-}
-
-/* ---- metadata sent upstream ------------------------------------------ */
-
-/* xoshiro256** per thread, seeded once from getrandom: trace and saga ids
- * need to be unique, not secret, and a syscall per id showed up in the
- * profile of every flow call. */
-static _Thread_local uint64_t rng_state[4];
-static _Thread_local int rng_seeded;
-
-static uint64_t rotl(uint64_t x, int k) {
-  return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(void) {
-  if (!rng_seeded) {
-    if (getrandom(rng_state, sizeof(rng_state), 0) != sizeof(rng_state)) {
-      uint64_t seed = (uint64_t)bt_now_ns() ^ (uint64_t)(uintptr_t)&rng_seeded;
-      for (int i = 0; i < 4; i++) { /* splitmix64 */
-        seed += 0x9e3779b97f4a7c15ull;
-        uint64_t z = seed;
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        rng_state[i] = z ^ (z >> 31);
-      }
-    }
-    rng_seeded = 1;
-  }
-  uint64_t *s = rng_state;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
-
-void gw_random_hex(char *out, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  uint64_t bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (i % 16 == 0)
-      bits = rng_next();
-    out[i] = hex[bits & 15];
-    bits >>= 4;
-  }
-  out[n] = 0;
-}
-
-bt_metadata *gw_forward_metadata(const gw_config *cfg, bt_call *call,
-                                 bt_arena *arena) {
-  bt_metadata *md = bt_metadata_new(arena);
-  const bt_metadata *in = bt_call_request_metadata(call);
-  for (size_t i = 0; i < cfg->n_forward_metadata; i++) {
-    const char *key = cfg->forward_metadata[i];
-    for (size_t k = 0; k < bt_metadata_count(in); k++) {
-      const char *ikey;
-      const uint8_t *value;
-      size_t len;
-      bt_metadata_at(in, k, &ikey, &value, &len);
-      if (strcmp(ikey, key) == 0)
-        bt_metadata_add(md, ikey, strlen(ikey), value, len);
-    }
-  }
-  /* W3C trace context: forward the caller's, or start a trace here. */
-  size_t len;
-  const uint8_t *tp = bt_metadata_get(in, "traceparent", &len);
-  if (tp) {
-    bt_metadata_add(md, "traceparent", 11, tp, len);
-  } else {
-    /* 00-<trace id: 32 hex>-<span id: 16 hex>-01 */
-    char buf[56];
-    memcpy(buf, "00-", 3);
-    gw_random_hex(buf + 3, 32);
-    buf[35] = '-';
-    gw_random_hex(buf + 36, 16);
-    memcpy(buf + 52, "-01", 4);
-    bt_metadata_add(md, "traceparent", 11, buf, 55);
-  }
-  return md;
 }

@@ -48,7 +48,7 @@ static void print_saga(const gw_saga_view *s, void *ud) {
   gmtime_r(&t, &tm);
   strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
   printf("%s  %-20s %s  %s  owner=%s\n", s->saga_id,
-         gw_saga_state_name(s->state), when, s->flow,
+         gw_sagalog_state_name(s->state), when, s->flow,
          s->owner ? s->owner : "-");
   static const char *const step_states[] = {
       "STARTED", "COMMITTED", "FAILED", "COMPENSATED", "COMPENSATION_FAILED"};
@@ -81,7 +81,7 @@ static int sagas_command(int argc, char **argv) {
     return 2;
   }
   int want = -1;
-  if (state && (want = gw_saga_state_parse(state)) < 0) {
+  if (state && (want = gw_sagalog_state_parse(state)) < 0) {
     fprintf(stderr, "baton-gateway sagas: unknown state '%s'\n", state);
     return 2;
   }

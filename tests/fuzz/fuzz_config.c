@@ -12,7 +12,7 @@
 
 #include <baton/alloc.h>
 #include <baton/arena.h>
-#include "config.h"
+#include "config/config.h"
 #include "fuzz_check.h"
 
 /* Visits every node as a walker would (shared nodes once per use). */
@@ -92,14 +92,14 @@ static void check_value_parsers(const uint8_t *data, size_t size) {
   memcpy(s, data, size);
   s[size] = '\0';
   uint32_t v;
-  if (gw_parse_duration_ms(s, &v) == 0)
+  if (gw_config_parse_duration_ms(s, &v) == 0)
     FUZZ_CHECK(s[0] >= '0' && s[0] <= '9');
-  if (gw_parse_size(s, &v) == 0)
+  if (gw_config_parse_size(s, &v) == 0)
     FUZZ_CHECK(s[0] >= '0' && s[0] <= '9');
   bt_arena *arena = bt_arena_new(256);
   const char *host = NULL;
   int port = -1;
-  if (gw_parse_hostport(s, arena, &host, &port) == 0)
+  if (gw_config_parse_hostport(s, arena, &host, &port) == 0)
     FUZZ_CHECK(host && host[0] && port >= 0 && port <= 65535);
   bt_arena_free(arena);
   bt_free(s);
@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   gw_diag_init(&diag);
 
   gw_ynode *root =
-      gw_yaml_parse("fuzz.yaml", (const char *)data, size, arena, &diag);
+      gw_ynode_parse("fuzz.yaml", (const char *)data, size, arena, &diag);
   FUZZ_CHECK((root == NULL) == (gw_diag_count(&diag) > 0));
   if (root) {
     size_t visits = 0;

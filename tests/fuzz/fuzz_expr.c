@@ -1,4 +1,4 @@
-/* fuzz_expr.c: the condition language (gateway/expr.c).
+/* fuzz_expr.c: the condition language (gateway/flow/expr.c).
  *
  * The input is compiled as an expression, and as a field path, against a
  * fixed scope over tests/unit/proto/expr/ (request: All, pay: Step, other:
@@ -14,11 +14,11 @@
 #include <baton/alloc.h>
 #include <baton/arena.h>
 
-#include "dynmsg.h"
-#include "expr.h"
+#include "proto/dynmsg.h"
+#include "flow/expr.h"
 #include "exprtest.pb-c.h"
 #include "fuzz_check.h"
-#include "registry.h"
+#include "proto/registry.h"
 
 enum { N_ROOTS = 4 };
 
@@ -38,8 +38,8 @@ static const gw_msg *pack_decode(const gw_message *type,
   FUZZ_CHECK(protobuf_c_message_pack(pm, buf) == len);
   gw_msg *m = NULL;
   char err[256];
-  FUZZ_CHECK(gw_msg_decode(fixed, type, buf, len, NULL, &m, err, sizeof(err)) ==
-             0);
+  FUZZ_CHECK(
+      gw_dynmsg_decode(fixed, type, buf, len, NULL, &m, err, sizeof(err)) == 0);
   return m;
 }
 
@@ -142,17 +142,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
 
   gw_path p;
-  if (gw_path_compile(arena, src, &env, &p, err, sizeof(err)) == 0) {
+  if (gw_expr_path_compile(arena, src, &env, &p, err, sizeof(err)) == 0) {
     FUZZ_CHECK(p.root < N_ROOTS);
     for (size_t i = 0; i + 1 < p.n; i++)
       FUZZ_CHECK(!p.fields[i]->repeated && p.fields[i]->message);
     gw_expr_ctx full = {.msgs = msgs, .codes = codes};
-    const gw_msg *m = gw_path_parent(&p, NULL, &env, arena);
+    const gw_msg *m = gw_expr_path_parent(&p, NULL, &env, arena);
     FUZZ_CHECK(m != NULL);
-    m = gw_path_parent(&p, &full, &env, arena);
+    m = gw_expr_path_parent(&p, &full, &env, arena);
     FUZZ_CHECK(m != NULL);
     if (p.n > 0)
-      FUZZ_CHECK(gw_msg_count(m, p.fields[p.n - 1]) <= 1 ||
+      FUZZ_CHECK(gw_dynmsg_count(m, p.fields[p.n - 1]) <= 1 ||
                  p.fields[p.n - 1]->repeated);
   } else {
     FUZZ_CHECK(strncmp(err, "column ", 7) != 0);

@@ -17,7 +17,7 @@
 
 #include <baton/alloc.h>
 #include <baton/arena.h>
-#include "config.h"
+#include "config/config.h"
 
 static char tmpdir[] = "/tmp/test_config_XXXXXX";
 static char olddir[4096];
@@ -76,7 +76,7 @@ static int teardown(void **state) {
 }
 
 static gw_config *load_as(fx *f, const char *name, const char *text) {
-  gw_ynode *root = gw_yaml_parse(name, text, strlen(text), f->arena, &f->diag);
+  gw_ynode *root = gw_ynode_parse(name, text, strlen(text), f->arena, &f->diag);
   if (!root)
     return NULL;
   return gw_config_from_yaml(name, root, f->arena, &f->diag);
@@ -870,7 +870,7 @@ static void test_config_parse_duration(void **state) {
   };
   for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
     uint32_t ms = 12345;
-    assert_int_equal(gw_parse_duration_ms(ok[i].s, &ms), 0);
+    assert_int_equal(gw_config_parse_duration_ms(ok[i].s, &ms), 0);
     assert_int_equal(ms, ok[i].ms);
   }
   const char *bad[] = {"",
@@ -890,7 +890,7 @@ static void test_config_parse_duration(void **state) {
                        NULL};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     uint32_t ms = 12345;
-    assert_int_equal(gw_parse_duration_ms(bad[i], &ms), -1);
+    assert_int_equal(gw_config_parse_duration_ms(bad[i], &ms), -1);
     assert_int_equal(ms, 12345);
   }
 }
@@ -915,14 +915,14 @@ static void test_config_parse_size(void **state) {
   };
   for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
     uint32_t n = 7;
-    assert_int_equal(gw_parse_size(ok[i].s, &n), 0);
+    assert_int_equal(gw_config_parse_size(ok[i].s, &n), 0);
     assert_int_equal(n, ok[i].n);
   }
   const char *bad[] = {"",   "KiB",    "4kib",       "4 KiB", "4K", "4GiB",
                        "-4", "4.5MiB", "4294967296", "4MiBs", NULL};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     uint32_t n = 7;
-    assert_int_equal(gw_parse_size(bad[i], &n), -1);
+    assert_int_equal(gw_config_parse_size(bad[i], &n), -1);
     assert_int_equal(n, 7);
   }
 }
@@ -943,7 +943,8 @@ static void test_config_parse_hostport(void **state) {
   for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
     const char *host = NULL;
     int port = -1;
-    assert_int_equal(gw_parse_hostport(ok[i].s, f->arena, &host, &port), 0);
+    assert_int_equal(gw_config_parse_hostport(ok[i].s, f->arena, &host, &port),
+                     0);
     assert_string_equal(host, ok[i].host);
     assert_int_equal(port, ok[i].port);
   }
@@ -953,7 +954,8 @@ static void test_config_parse_hostport(void **state) {
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     const char *host = NULL;
     int port = -1;
-    assert_int_equal(gw_parse_hostport(bad[i], f->arena, &host, &port), -1);
+    assert_int_equal(gw_config_parse_hostport(bad[i], f->arena, &host, &port),
+                     -1);
     assert_null(host);
     assert_int_equal(port, -1);
   }

@@ -4,7 +4,7 @@
  * an imported type), re-encode field by field to the same bytes, and keep
  * unknown fields when forwarded whole; malformed input is refused with a
  * sentence naming the field; the encoder converts between assignable types
- * and gw_value_assignable says why it refuses the others. */
+ * and gw_dynmsg_value_assignable says why it refuses the others. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,8 +18,8 @@
 
 #include <baton/alloc.h>
 #include <baton/arena.h>
-#include "dynmsg.h"
-#include "registry.h"
+#include "proto/dynmsg.h"
+#include "proto/registry.h"
 #include "dyn/dyn.pb-c.h"
 
 static gw_registry *reg;
@@ -65,7 +65,7 @@ static const gw_message *msg(const char *name) {
 }
 
 static const gw_field *fld(const gw_message *m, const char *name) {
-  const gw_field *f = gw_message_field(m, name);
+  const gw_field *f = gw_registry_field(m, name);
   if (!f)
     fail_msg("no field %s in %s", name, m->full_name);
   return f;
@@ -74,8 +74,8 @@ static const gw_field *fld(const gw_message *m, const char *name) {
 static gw_msg *decode_ok(fx *f, const gw_message *type, const uint8_t *data,
                          size_t len) {
   gw_msg *m = NULL;
-  if (gw_msg_decode(f->arena, type, data, len, NULL, &m, f->err,
-                    sizeof(f->err)) != 0)
+  if (gw_dynmsg_decode(f->arena, type, data, len, NULL, &m, f->err,
+                       sizeof(f->err)) != 0)
     fail_msg("decode %s: %s", type->full_name, f->err);
   assert_non_null(m);
   return m;
@@ -84,18 +84,18 @@ static gw_msg *decode_ok(fx *f, const gw_message *type, const uint8_t *data,
 /* The value of singular field name of m. */
 static gw_value get(const gw_msg *m, const char *name) {
   gw_value v;
-  gw_msg_get(m, fld(gw_msg_type(m), name), 0, &v);
+  gw_dynmsg_get(m, fld(gw_dynmsg_type(m), name), 0, &v);
   return v;
 }
 
 static gw_value get_i(const gw_msg *m, const char *name, size_t i) {
   gw_value v;
-  assert_int_equal(gw_msg_get(m, fld(gw_msg_type(m), name), i, &v), 1);
+  assert_int_equal(gw_dynmsg_get(m, fld(gw_dynmsg_type(m), name), i, &v), 1);
   return v;
 }
 
 static size_t count(const gw_msg *m, const char *name) {
-  return gw_msg_count(m, fld(gw_msg_type(m), name));
+  return gw_dynmsg_count(m, fld(gw_dynmsg_type(m), name));
 }
 
 static void assert_str(gw_value v, const char *s) {
@@ -106,25 +106,25 @@ static void assert_str(gw_value v, const char *s) {
 /* Re-encodes every field of m as it was decoded: repeated fields whole,
  * singular ones when present (proto3 scalars when not the default, as
  * protobuf-c writes them). deep: sub-messages field by field too, through
- * gw_enc_message; otherwise forwarded whole. */
+ * gw_dynmsg_enc_message; otherwise forwarded whole. */
 static gw_enc *reencode(bt_arena *a, const gw_msg *m, int deep) {
-  gw_enc *e = gw_enc_new(a);
-  const gw_message *t = gw_msg_type(m);
+  gw_enc *e = gw_dynmsg_enc_new(a);
+  const gw_message *t = gw_dynmsg_type(m);
   for (size_t i = 0; i < t->n_fields; i++) {
     const gw_field *f = &t->fields[i];
-    size_t n = gw_msg_count(m, f);
+    size_t n = gw_dynmsg_count(m, f);
     if (f->type == GW_TYPE_MESSAGE && deep) {
       for (size_t k = 0; k < n; k++) {
         gw_value v;
-        gw_msg_get(m, f, k, &v);
-        gw_enc_message(e, f, reencode(a, v.v.msg, 1));
+        gw_dynmsg_get(m, f, k, &v);
+        gw_dynmsg_enc_message(e, f, reencode(a, v.v.msg, 1));
       }
     } else if (f->repeated) {
-      gw_enc_repeated(e, f, m, f);
-    } else if (gw_msg_has(m, f)) {
+      gw_dynmsg_enc_repeated(e, f, m, f);
+    } else if (gw_dynmsg_has(m, f)) {
       gw_value v;
-      assert_int_equal(gw_msg_get(m, f, 0, &v), 1);
-      gw_enc_value(e, f, &v);
+      assert_int_equal(gw_dynmsg_get(m, f, 0, &v), 1);
+      gw_dynmsg_enc_value(e, f, &v);
     }
   }
   return e;
@@ -134,7 +134,7 @@ static void assert_reencodes_to(fx *f, const gw_msg *m, const uint8_t *want,
                                 size_t want_len) {
   for (int deep = 0; deep <= 1; deep++) {
     size_t len;
-    const uint8_t *data = gw_enc_data(reencode(f->arena, m, deep), &len);
+    const uint8_t *data = gw_dynmsg_enc_data(reencode(f->arena, m, deep), &len);
     assert_int_equal(len, want_len);
     assert_memory_equal(data, want, len);
   }
@@ -237,23 +237,23 @@ static void test_dynmsg_scalars_round_trip(void **state) {
 
   const gw_message *type = msg("dyntest.Scalars");
   gw_msg *m = decode_ok(f, type, buf, len);
-  assert_ptr_equal(gw_msg_type(m), type);
+  assert_ptr_equal(gw_dynmsg_type(m), type);
   check_scalars(m);
   for (size_t i = 0; i < type->n_fields; i++) {
-    assert_int_equal(gw_msg_count(m, &type->fields[i]), 1);
-    assert_true(gw_msg_has(m, &type->fields[i]));
+    assert_int_equal(gw_dynmsg_count(m, &type->fields[i]), 1);
+    assert_true(gw_dynmsg_has(m, &type->fields[i]));
   }
   /* payloads point into the input, never copied */
   gw_value v = get(m, "f_string");
   assert_true(v.v.s.ptr > buf && v.v.s.ptr < buf + len);
   size_t blen;
-  assert_ptr_equal(gw_msg_bytes(m, &blen), buf);
+  assert_ptr_equal(gw_dynmsg_bytes(m, &blen), buf);
   assert_int_equal(blen, len);
 
   /* every field written back gives protobuf-c's bytes */
   assert_reencodes_to(f, m, buf, len);
   size_t elen;
-  const uint8_t *enc = gw_enc_data(reencode(f->arena, m, 0), &elen);
+  const uint8_t *enc = gw_dynmsg_enc_data(reencode(f->arena, m, 0), &elen);
   Dyntest__Scalars *back = dyntest__scalars__unpack(NULL, elen, enc);
   assert_non_null(back);
   assert_true(back->f_int64 == INT64_MIN);
@@ -292,7 +292,7 @@ static void test_dynmsg_scalars_other_extremes(void **state) {
   assert_int_equal(get(m, "f_enum").v.i, 1000);
   /* absent proto3 scalars read as defaults */
   assert_int_equal(count(m, "f_bool"), 0);
-  assert_false(gw_msg_has(m, fld(msg("dyntest.Scalars"), "f_bool")));
+  assert_false(gw_dynmsg_has(m, fld(msg("dyntest.Scalars"), "f_bool")));
   assert_reencodes_to(f, m, buf, len);
   free(buf);
 }
@@ -385,13 +385,13 @@ static void test_dynmsg_repeated_round_trip(void **state) {
   /* out of range reads as the default */
   gw_value v;
   assert_int_equal(
-      gw_msg_get(m, fld(msg("dyntest.Repeated"), "r_int32"), 4, &v), 0);
+      gw_dynmsg_get(m, fld(msg("dyntest.Repeated"), "r_int32"), 4, &v), 0);
   assert_int_equal(v.v.i, 0);
   /* packed fields re-encode packed, unpacked ones unpacked: same bytes */
   assert_reencodes_to(f, m, buf, len);
 
   size_t elen;
-  const uint8_t *enc = gw_enc_data(reencode(f->arena, m, 0), &elen);
+  const uint8_t *enc = gw_dynmsg_enc_data(reencode(f->arena, m, 0), &elen);
   Dyntest__Repeated *back = dyntest__repeated__unpack(NULL, elen, enc);
   assert_non_null(back);
   assert_int_equal(back->n_r_sint32, 4);
@@ -519,14 +519,14 @@ static void test_dynmsg_nested_maps_oneofs(void **state) {
   /* repeated messages */
   assert_int_equal(count(m, "items"), 3);
   const gw_msg *it1 = get_i(m, "items", 1).v.msg;
-  assert_ptr_equal(gw_msg_type(it1), msg("dyntest.Item"));
+  assert_ptr_equal(gw_dynmsg_type(it1), msg("dyntest.Item"));
   assert_str(get(it1, "sku"), "sku-1");
   assert_int_equal(get(it1, "qty").v.i, 2);
   assert_int_equal(count(it1, "tags"), 2);
   assert_str(get_i(it1, "tags", 0), "red");
   assert_str(get_i(it1, "tags", 1), "");
   const gw_msg *price = get(it1, "price").v.msg;
-  assert_ptr_equal(gw_msg_type(price), msg("dyntest.common.Money"));
+  assert_ptr_equal(gw_dynmsg_type(price), msg("dyntest.common.Money"));
   assert_int_equal(get(price, "units").v.i, 250);
   assert_str(get(price, "currency"), "EUR");
   const gw_msg *it2 = get_i(m, "items", 2).v.msg;
@@ -535,38 +535,38 @@ static void test_dynmsg_nested_maps_oneofs(void **state) {
   /* an absent sub-message reads as an empty one of its type */
   const gw_msg *it0 = get_i(m, "items", 0).v.msg;
   gw_value pv;
-  assert_int_equal(gw_msg_get(it0, fld(msg("dyntest.Item"), "price"), 0, &pv),
-                   0);
+  assert_int_equal(
+      gw_dynmsg_get(it0, fld(msg("dyntest.Item"), "price"), 0, &pv), 0);
   assert_non_null(pv.v.msg);
-  assert_ptr_equal(gw_msg_type(pv.v.msg), msg("dyntest.common.Money"));
+  assert_ptr_equal(gw_dynmsg_type(pv.v.msg), msg("dyntest.common.Money"));
   assert_int_equal(get(pv.v.msg, "units").v.i, 0);
-  assert_false(gw_msg_has(it0, fld(msg("dyntest.Item"), "price")));
+  assert_false(gw_dynmsg_has(it0, fld(msg("dyntest.Item"), "price")));
 
   /* maps: repeated entries, key = 1, value = 2 */
   const gw_field *counts = fld(ot, "counts");
-  assert_int_equal(gw_msg_count(m, counts), 2);
+  assert_int_equal(gw_dynmsg_count(m, counts), 2);
   const gw_msg *e1 = get_i(m, "counts", 1).v.msg;
   gw_value k, v;
-  gw_msg_get(e1, &counts->message->fields[0], 0, &k);
-  gw_msg_get(e1, &counts->message->fields[1], 0, &v);
+  gw_dynmsg_get(e1, &counts->message->fields[0], 0, &k);
+  gw_dynmsg_get(e1, &counts->message->fields[1], 0, &v);
   assert_str(k, "b");
   assert_int_equal(v.v.i, -2);
   const gw_field *by_id = fld(ot, "by_id");
   const gw_msg *b0 = get_i(m, "by_id", 0).v.msg;
-  gw_msg_get(b0, &by_id->message->fields[0], 0, &k);
-  gw_msg_get(b0, &by_id->message->fields[1], 0, &v);
+  gw_dynmsg_get(b0, &by_id->message->fields[0], 0, &k);
+  gw_dynmsg_get(b0, &by_id->message->fields[1], 0, &v);
   assert_int_equal(k.v.i, 5);
   assert_str(get(v.v.msg, "sku"), "x");
   const gw_msg *b1 = get_i(m, "by_id", 1).v.msg;
-  gw_msg_get(b1, &by_id->message->fields[0], 0, &k);
+  gw_dynmsg_get(b1, &by_id->message->fields[0], 0, &k);
   assert_int_equal(k.v.i, -1);
   assert_int_equal(count(m, "labels"), 1);
 
   /* the oneof: card set, the others absent */
-  assert_true(gw_msg_has(m, fld(ot, "card")));
+  assert_true(gw_dynmsg_has(m, fld(ot, "card")));
   assert_str(get(m, "card"), "4111");
-  assert_false(gw_msg_has(m, fld(ot, "account")));
-  assert_false(gw_msg_has(m, fld(ot, "voucher")));
+  assert_false(gw_dynmsg_has(m, fld(ot, "account")));
+  assert_false(gw_dynmsg_has(m, fld(ot, "voucher")));
   assert_int_equal(count(m, "voucher"), 0);
 
   /* an imported type, a recursive one, an enum */
@@ -580,13 +580,13 @@ static void test_dynmsg_nested_maps_oneofs(void **state) {
   assert_int_equal(get(m, "color").v.i, DYNTEST__COMMON__COLOR__BLUE);
   /* sub-messages are views into the input */
   size_t tlen;
-  const uint8_t *tb = gw_msg_bytes(total, &tlen);
+  const uint8_t *tb = gw_dynmsg_bytes(total, &tlen);
   assert_true(tb > o.buf && tb + tlen <= o.buf + o.len);
 
   /* whole and field by field, protobuf-c's bytes come back */
   assert_reencodes_to(f, m, o.buf, o.len);
   size_t elen;
-  const uint8_t *enc = gw_enc_data(reencode(f->arena, m, 1), &elen);
+  const uint8_t *enc = gw_dynmsg_enc_data(reencode(f->arena, m, 1), &elen);
   Dyntest__Order *back = dyntest__order__unpack(NULL, elen, enc);
   assert_non_null(back);
   assert_string_equal(back->id, "order-1");
@@ -616,16 +616,16 @@ static void test_dynmsg_unknown_fields_kept(void **state) {
   gw_msg *m = decode_ok(f, v1, buf, len);
   assert_str(get(m, "sku"), "abc");
   size_t blen;
-  const uint8_t *bytes = gw_msg_bytes(m, &blen);
+  const uint8_t *bytes = gw_dynmsg_bytes(m, &blen);
   assert_int_equal(blen, len);
   assert_memory_equal(bytes, buf, len);
 
   /* forwarded whole inside an Order, the unknown fields survive */
-  gw_enc *e = gw_enc_new(f->arena);
+  gw_enc *e = gw_dynmsg_enc_new(f->arena);
   gw_value v = {.type = GW_TYPE_MESSAGE, .v.msg = m};
-  gw_enc_value(e, fld(msg("dyntest.Order"), "items"), &v);
+  gw_dynmsg_enc_value(e, fld(msg("dyntest.Order"), "items"), &v);
   size_t elen;
-  const uint8_t *enc = gw_enc_data(e, &elen);
+  const uint8_t *enc = gw_dynmsg_enc_data(e, &elen);
   Dyntest__Order *back = dyntest__order__unpack(NULL, elen, enc);
   assert_non_null(back);
   assert_int_equal(back->n_items, 1);
@@ -633,12 +633,12 @@ static void test_dynmsg_unknown_fields_kept(void **state) {
   assert_int_equal(back->items[0]->price->units, 99);
   dyntest__order__free_unpacked(back, NULL);
 
-  /* and through gw_enc_raw + gw_enc_message */
-  gw_enc *sub = gw_enc_new(f->arena);
-  gw_enc_raw(sub, bytes, blen);
-  e = gw_enc_new(f->arena);
-  gw_enc_message(e, fld(msg("dyntest.Order"), "items"), sub);
-  enc = gw_enc_data(e, &elen);
+  /* and through gw_dynmsg_enc_raw + gw_dynmsg_enc_message */
+  gw_enc *sub = gw_dynmsg_enc_new(f->arena);
+  gw_dynmsg_enc_raw(sub, bytes, blen);
+  e = gw_dynmsg_enc_new(f->arena);
+  gw_dynmsg_enc_message(e, fld(msg("dyntest.Order"), "items"), sub);
+  enc = gw_dynmsg_enc_data(e, &elen);
   back = dyntest__order__unpack(NULL, elen, enc);
   assert_non_null(back);
   assert_int_equal(back->items[0]->price->units, 99);
@@ -659,7 +659,7 @@ static void test_dynmsg_unknown_fields_kept(void **state) {
   gw_msg *o = decode_ok(f, msg("dyntest.Order"), in.b, in.n);
   const gw_msg *im = get_i(o, "items", 0).v.msg;
   assert_str(get(im, "sku"), "s");
-  bytes = gw_msg_bytes(im, &blen);
+  bytes = gw_dynmsg_bytes(im, &blen);
   assert_int_equal(blen, item.n);
   assert_memory_equal(bytes, item.b, item.n);
   free_item(it);
@@ -697,10 +697,10 @@ static void test_dynmsg_last_wins_and_merge(void **state) {
   assert_int_equal(get(total, "units").v.i, 5);
   assert_int_equal(get(total, "nanos").v.i, 7);
   assert_str(get(total, "currency"), "USD");
-  assert_true(gw_msg_has(m, fld(ot, "card")));
+  assert_true(gw_dynmsg_has(m, fld(ot, "card")));
   /* the whole message forwarded is still the original bytes */
   size_t blen;
-  gw_msg_bytes(m, &blen);
+  gw_dynmsg_bytes(m, &blen);
   assert_int_equal(blen, in.n);
 }
 
@@ -731,11 +731,11 @@ static void test_dynmsg_packed_and_unpacked_mixed(void **state) {
   assert_int_equal(get_i(m, "r_fixed32", 1).v.u, 2);
 
   /* re-encoded in the target's own style */
-  gw_enc *e = gw_enc_new(f->arena);
-  gw_enc_repeated(e, fld(rt, "r_int32"), m, fld(rt, "r_int32"));
-  gw_enc_repeated(e, fld(rt, "u_int32"), m, fld(rt, "u_int32"));
+  gw_enc *e = gw_dynmsg_enc_new(f->arena);
+  gw_dynmsg_enc_repeated(e, fld(rt, "r_int32"), m, fld(rt, "r_int32"));
+  gw_dynmsg_enc_repeated(e, fld(rt, "u_int32"), m, fld(rt, "u_int32"));
   size_t len;
-  const uint8_t *d = gw_enc_data(e, &len);
+  const uint8_t *d = gw_dynmsg_enc_data(e, &len);
   const uint8_t want[] = {0x2a, 4,    1,    2,    3,    4,    0xa0, 0x01,
                           0x09, 0xa0, 0x01, 0x0a, 0xa0, 0x01, 0x0b};
   assert_int_equal(len, sizeof(want));
@@ -754,10 +754,10 @@ static void test_dynmsg_presence(void **state) {
   bb_str(&in, 9, "");
   gw_msg *m = decode_ok(f, st, in.b, in.n);
   assert_int_equal(count(m, "f_int32"), 1);
-  assert_false(gw_msg_has(m, fld(st, "f_int32")));
-  assert_true(gw_msg_has(m, fld(st, "f_double")));
-  assert_false(gw_msg_has(m, fld(st, "f_string")));
-  assert_false(gw_msg_has(m, fld(st, "f_bool")));
+  assert_false(gw_dynmsg_has(m, fld(st, "f_int32")));
+  assert_true(gw_dynmsg_has(m, fld(st, "f_double")));
+  assert_false(gw_dynmsg_has(m, fld(st, "f_string")));
+  assert_false(gw_dynmsg_has(m, fld(st, "f_bool")));
 
   /* proto3 optional and oneof members: present even when zero */
   const gw_message *opt = msg("dyntest.opt.Opt");
@@ -767,36 +767,37 @@ static void test_dynmsg_presence(void **state) {
   bb_tag(&o, 5, 0);
   bb_varint(&o, 0);
   gw_msg *om = decode_ok(f, opt, o.b, o.n);
-  assert_true(gw_msg_has(om, fld(opt, "maybe")));
-  assert_false(gw_msg_has(om, fld(opt, "label")));
-  assert_true(gw_msg_has(om, fld(opt, "b")));
-  assert_false(gw_msg_has(om, fld(opt, "a")));
-  assert_false(gw_msg_has(om, fld(opt, "plain")));
+  assert_true(gw_dynmsg_has(om, fld(opt, "maybe")));
+  assert_false(gw_dynmsg_has(om, fld(opt, "label")));
+  assert_true(gw_dynmsg_has(om, fld(opt, "b")));
+  assert_false(gw_dynmsg_has(om, fld(opt, "a")));
+  assert_false(gw_dynmsg_has(om, fld(opt, "plain")));
 
   /* proto2 optional: presence too */
   const gw_message *leg = msg("dyntest.legacy.Legacy");
   gw_msg *lm = decode_ok(f, leg, o.b, 2);
-  assert_true(gw_msg_has(lm, fld(leg, "plain")));
-  assert_false(gw_msg_has(lm, fld(leg, "opt")));
+  assert_true(gw_dynmsg_has(lm, fld(leg, "plain")));
+  assert_false(gw_dynmsg_has(lm, fld(leg, "opt")));
 
   /* an empty message: everything at its default */
-  gw_msg *e = gw_msg_empty(f->arena, msg("dyntest.Order"));
-  assert_ptr_equal(gw_msg_type(e), msg("dyntest.Order"));
+  gw_msg *e = gw_dynmsg_empty(f->arena, msg("dyntest.Order"));
+  assert_ptr_equal(gw_dynmsg_type(e), msg("dyntest.Order"));
   gw_value v;
-  assert_int_equal(gw_msg_get(e, fld(msg("dyntest.Order"), "id"), 0, &v), 0);
+  assert_int_equal(gw_dynmsg_get(e, fld(msg("dyntest.Order"), "id"), 0, &v), 0);
   assert_int_equal(v.type, GW_TYPE_STRING);
   assert_non_null(v.v.s.ptr);
   assert_int_equal(v.v.s.len, 0);
-  assert_int_equal(gw_msg_get(e, fld(msg("dyntest.Order"), "child"), 0, &v), 0);
-  assert_ptr_equal(gw_msg_type(v.v.msg), msg("dyntest.Order"));
+  assert_int_equal(gw_dynmsg_get(e, fld(msg("dyntest.Order"), "child"), 0, &v),
+                   0);
+  assert_ptr_equal(gw_dynmsg_type(v.v.msg), msg("dyntest.Order"));
   size_t len;
-  assert_non_null(gw_msg_bytes(e, &len));
+  assert_non_null(gw_dynmsg_bytes(e, &len));
   assert_int_equal(len, 0);
   gw_msg *z = decode_ok(f, msg("dyntest.Order"), NULL, 0);
   assert_int_equal(count(z, "items"), 0);
   /* a field of another type reads as absent */
-  assert_int_equal(gw_msg_count(z, fld(st, "f_int32")), 0);
-  assert_int_equal(gw_msg_get(z, fld(st, "f_int32"), 0, &v), 0);
+  assert_int_equal(gw_dynmsg_count(z, fld(st, "f_int32")), 0);
+  assert_int_equal(gw_dynmsg_get(z, fld(st, "f_int32"), 0, &v), 0);
 }
 
 static void test_dynmsg_sparse_numbers(void **state) {
@@ -844,7 +845,7 @@ static void test_dynmsg_sparse_layout(void **state) {
   assert_int_equal(count(r, "u_enum"), 1);
   assert_int_equal(get_i(r, "u_enum", 0).v.i, 1);
   for (size_t i = 0; i < 20; i++)
-    assert_int_equal(gw_msg_count(r, &gw_msg_type(r)->fields[i]), 0);
+    assert_int_equal(gw_dynmsg_count(r, &gw_dynmsg_type(r)->fields[i]), 0);
   r = get_i(m, "reps", 2000).v.msg;
   assert_true(get_i(r, "u_double", 0).v.d == 1.0);
   assert_true(get_i(r, "r_double", 0).v.d == 2.0);
@@ -852,10 +853,11 @@ static void test_dynmsg_sparse_layout(void **state) {
   assert_int_equal(count(r, "u_fixed32"), 0);
   assert_int_equal(count(r, "r_int32"), 0);
   gw_value v;
-  assert_int_equal(gw_msg_get(r, fld(gw_msg_type(r), "r_sint64"), 0, &v), 0);
+  assert_int_equal(gw_dynmsg_get(r, fld(gw_dynmsg_type(r), "r_sint64"), 0, &v),
+                   0);
   /* field by field it comes back in declaration order, r_double packed */
   size_t len;
-  const uint8_t *d = gw_enc_data(reencode(f->arena, m, 1), &len);
+  const uint8_t *d = gw_dynmsg_enc_data(reencode(f->arena, m, 1), &len);
   assert_int_equal(len, in.n + 1);
   r = get_i(decode_ok(f, ot, d, len), "reps", 2000).v.msg;
   assert_true(get_i(r, "r_double", 0).v.d == 2.0);
@@ -902,8 +904,8 @@ static const char *decode_err(fx *f, const gw_message *type, const bb *in,
   /* an exact-size copy, so ASan sees any read past the end */
   uint8_t *copy = malloc(in->n ? in->n : 1);
   memcpy(copy, in->b, in->n);
-  int rv = gw_msg_decode(f->arena, type, copy, in->n, lim, &m, f->err,
-                         sizeof(f->err));
+  int rv = gw_dynmsg_decode(f->arena, type, copy, in->n, lim, &m, f->err,
+                            sizeof(f->err));
   free(copy);
   assert_int_equal(rv, -1);
   assert_null(m);
@@ -1113,27 +1115,27 @@ static void test_dynmsg_decoded_memory_budget(void **state) {
     bb_len(&in, 4, "", 0); /* items: an empty Item */
   gw_msg *m = NULL;
   gw_decode_limits lim = {.max_bytes = 8 * in.n};
-  assert_int_equal(
-      gw_msg_decode(f->arena, ot, in.b, in.n, &lim, &m, f->err, sizeof(f->err)),
-      -2);
+  assert_int_equal(gw_dynmsg_decode(f->arena, ot, in.b, in.n, &lim, &m, f->err,
+                                    sizeof(f->err)),
+                   -2);
   assert_null(m);
   assert_string_equal(f->err,
                       "decoded message would take more than its memory limit");
   /* The same bytes within a budget that fits: decoded whole. */
   lim.max_bytes = 1000 * in.n;
-  assert_int_equal(
-      gw_msg_decode(f->arena, ot, in.b, in.n, &lim, &m, f->err, sizeof(f->err)),
-      0);
+  assert_int_equal(gw_dynmsg_decode(f->arena, ot, in.b, in.n, &lim, &m, f->err,
+                                    sizeof(f->err)),
+                   0);
   assert_int_equal(count(m, "items"), 10000);
   /* No limit: as before. */
-  assert_int_equal(
-      gw_msg_decode(f->arena, ot, in.b, in.n, NULL, &m, f->err, sizeof(f->err)),
-      0);
+  assert_int_equal(gw_dynmsg_decode(f->arena, ot, in.b, in.n, NULL, &m, f->err,
+                                    sizeof(f->err)),
+                   0);
   /* A malformed message is still -1 under a budget. */
   in.b[in.n++] = 0x22;
-  assert_int_equal(
-      gw_msg_decode(f->arena, ot, in.b, in.n, &lim, &m, f->err, sizeof(f->err)),
-      -1);
+  assert_int_equal(gw_dynmsg_decode(f->arena, ot, in.b, in.n, &lim, &m, f->err,
+                                    sizeof(f->err)),
+                   -1);
 }
 
 /* n Orders nested through child around an empty one. */
@@ -1165,8 +1167,8 @@ static void test_dynmsg_depth_bomb(void **state) {
   gw_decode_limits lim = {.max_depth = 3};
   nest(&in, 3);
   gw_msg *ok = NULL;
-  assert_int_equal(gw_msg_decode(f->arena, ot, in.b, in.n, &lim, &ok, f->err,
-                                 sizeof(f->err)),
+  assert_int_equal(gw_dynmsg_decode(f->arena, ot, in.b, in.n, &lim, &ok, f->err,
+                                    sizeof(f->err)),
                    0);
   nest(&in, 4);
   assert_string_equal(decode_err(f, ot, &in, &lim),
@@ -1329,8 +1331,8 @@ static void test_dynmsg_truncations(void **state) {
     uint8_t *copy = malloc(n ? n : 1);
     memcpy(copy, o.buf, n);
     gw_msg *m = NULL;
-    if (gw_msg_decode(f->arena, ot, copy, n, NULL, &m, f->err,
-                      sizeof(f->err)) == 0) {
+    if (gw_dynmsg_decode(f->arena, ot, copy, n, NULL, &m, f->err,
+                         sizeof(f->err)) == 0) {
       ok++;
       reencode(f->arena, m, 1);
     } else {
@@ -1349,14 +1351,14 @@ static void test_dynmsg_truncations(void **state) {
 static void test_dynmsg_encode_conversions(void **state) {
   fx *f = *state;
   const gw_message *st = msg("dyntest.Scalars");
-  gw_enc *e = gw_enc_new(f->arena);
+  gw_enc *e = gw_dynmsg_enc_new(f->arena);
   gw_value v;
 #define PUT(field, member, typ, val)                                           \
   do {                                                                         \
     memset(&v, 0, sizeof(v));                                                  \
     v.type = typ;                                                              \
     v.v.member = val;                                                          \
-    gw_enc_value(e, fld(st, field), &v);                                       \
+    gw_dynmsg_enc_value(e, fld(st, field), &v);                                \
   } while (0)
   PUT("f_int64", i, GW_TYPE_INT32, -5);
   PUT("f_sint64", u, GW_TYPE_UINT32, 4000000000u);
@@ -1376,11 +1378,11 @@ static void test_dynmsg_encode_conversions(void **state) {
   v.type = GW_TYPE_STRING;
   v.v.s.ptr = (const uint8_t *)"xyz";
   v.v.s.len = 3;
-  gw_enc_value(e, fld(st, "f_bytes"), &v);
-  gw_enc_value(e, fld(st, "f_string"), &v);
+  gw_dynmsg_enc_value(e, fld(st, "f_bytes"), &v);
+  gw_dynmsg_enc_value(e, fld(st, "f_string"), &v);
 #undef PUT
   size_t len;
-  const uint8_t *d = gw_enc_data(e, &len);
+  const uint8_t *d = gw_dynmsg_enc_data(e, &len);
   Dyntest__Scalars *s = dyntest__scalars__unpack(NULL, len, d);
   assert_non_null(s);
   assert_int_equal(s->f_int64, -5);
@@ -1416,15 +1418,15 @@ static void test_dynmsg_encode_repeated_conversions(void **state) {
                    0xff, 0xff, 0xff, 0xff, 0x01}; /* 1, -1 */
   bb_len(&in, 5, run, sizeof(run));
   gw_msg *m = decode_ok(f, rt, in.b, in.n);
-  gw_enc *e = gw_enc_new(f->arena);
+  gw_enc *e = gw_dynmsg_enc_new(f->arena);
   /* int32 into packed sint32: one record, zigzag */
-  gw_enc_repeated(e, fld(rt, "r_sint32"), m, fld(rt, "r_int32"));
+  gw_dynmsg_enc_repeated(e, fld(rt, "r_sint32"), m, fld(rt, "r_int32"));
   /* int32 into unpacked sint64: a tag each */
-  gw_enc_repeated(e, fld(rt, "u_sint64"), m, fld(rt, "r_int32"));
+  gw_dynmsg_enc_repeated(e, fld(rt, "u_sint64"), m, fld(rt, "r_int32"));
   /* nothing to write: nothing written */
-  gw_enc_repeated(e, fld(rt, "r_int64"), m, fld(rt, "r_int64"));
+  gw_dynmsg_enc_repeated(e, fld(rt, "r_int64"), m, fld(rt, "r_int64"));
   size_t len;
-  const uint8_t *d = gw_enc_data(e, &len);
+  const uint8_t *d = gw_dynmsg_enc_data(e, &len);
   const uint8_t want[] = {0x72, 0x02, 0x02, 0x01, 0xa8,
                           0x01, 0x02, 0xa8, 0x01, 0x01};
   assert_int_equal(len, sizeof(want));
@@ -1437,9 +1439,9 @@ static void test_dynmsg_encode_repeated_conversions(void **state) {
     bb_varint(&in, 1000 + (uint64_t)i);
   }
   m = decode_ok(f, rt, in.b, in.n);
-  e = gw_enc_new(f->arena);
-  gw_enc_repeated(e, fld(rt, "r_uint64"), m, fld(rt, "u_int32"));
-  d = gw_enc_data(e, &len);
+  e = gw_dynmsg_enc_new(f->arena);
+  gw_dynmsg_enc_repeated(e, fld(rt, "r_uint64"), m, fld(rt, "u_int32"));
+  d = gw_dynmsg_enc_data(e, &len);
   assert_int_equal(len, 1 + 2 + 400);
   Dyntest__Repeated *r = dyntest__repeated__unpack(NULL, len, d);
   assert_non_null(r);
@@ -1453,9 +1455,9 @@ static void test_dynmsg_encode_repeated_conversions(void **state) {
   bb_str(&in, 9, "p");
   bb_str(&in, 9, "q");
   m = decode_ok(f, rt, in.b, in.n);
-  e = gw_enc_new(f->arena);
-  gw_enc_repeated(e, fld(rt, "r_bytes"), m, fld(rt, "r_string"));
-  d = gw_enc_data(e, &len);
+  e = gw_dynmsg_enc_new(f->arena);
+  gw_dynmsg_enc_repeated(e, fld(rt, "r_bytes"), m, fld(rt, "r_string"));
+  d = gw_dynmsg_enc_data(e, &len);
   const uint8_t want2[] = {0x52, 1, 'p', 0x52, 1, 'q'};
   assert_int_equal(len, sizeof(want2));
   assert_memory_equal(d, want2, len);
@@ -1464,10 +1466,10 @@ static void test_dynmsg_encode_repeated_conversions(void **state) {
   make_order(&o);
   gw_msg *om = decode_ok(f, msg("dyntest.Order"), o.buf, o.len);
   const gw_message *other = msg("dyntest.OtherMaps");
-  e = gw_enc_new(f->arena);
-  gw_enc_repeated(e, fld(other, "counts"), om,
-                  fld(msg("dyntest.Order"), "counts"));
-  d = gw_enc_data(e, &len);
+  e = gw_dynmsg_enc_new(f->arena);
+  gw_dynmsg_enc_repeated(e, fld(other, "counts"), om,
+                         fld(msg("dyntest.Order"), "counts"));
+  d = gw_dynmsg_enc_data(e, &len);
   Dyntest__OtherMaps *omp = dyntest__other_maps__unpack(NULL, len, d);
   assert_non_null(omp);
   assert_int_equal(omp->n_counts, 2);
@@ -1483,18 +1485,18 @@ static void test_dynmsg_encode_repeated_conversions(void **state) {
 static void test_dynmsg_encode_past_first_buffer(void **state) {
   fx *f = *state;
   const gw_message *rt = msg("dyntest.Repeated");
-  gw_enc *e = gw_enc_new(f->arena);
+  gw_enc *e = gw_dynmsg_enc_new(f->arena);
   size_t len;
-  assert_non_null(gw_enc_data(e, &len));
+  assert_non_null(gw_dynmsg_enc_data(e, &len));
   assert_int_equal(len, 0);
   for (int i = 0; i < 100; i++) {
     char s[16];
     gw_value v = {.type = GW_TYPE_STRING};
     v.v.s.len = (size_t)snprintf(s, sizeof(s), "str-%d", i);
     v.v.s.ptr = (const uint8_t *)s;
-    gw_enc_value(e, fld(rt, "r_string"), &v);
+    gw_dynmsg_enc_value(e, fld(rt, "r_string"), &v);
   }
-  const uint8_t *d = gw_enc_data(e, &len);
+  const uint8_t *d = gw_dynmsg_enc_data(e, &len);
   assert_true(len > 500);
   Dyntest__Repeated *r = dyntest__repeated__unpack(NULL, len, d);
   assert_non_null(r);
@@ -1504,12 +1506,12 @@ static void test_dynmsg_encode_past_first_buffer(void **state) {
   dyntest__repeated__free_unpacked(r, NULL);
 
   /* raw bytes bigger than the first buffer, then wrapped as a field */
-  gw_enc *sub = gw_enc_new(f->arena);
-  gw_enc_raw(sub, d, len);
-  gw_enc *outer = gw_enc_new(f->arena);
-  gw_enc_message(outer, fld(msg("dyntest.Order"), "rep"), sub);
+  gw_enc *sub = gw_dynmsg_enc_new(f->arena);
+  gw_dynmsg_enc_raw(sub, d, len);
+  gw_enc *outer = gw_dynmsg_enc_new(f->arena);
+  gw_dynmsg_enc_message(outer, fld(msg("dyntest.Order"), "rep"), sub);
   size_t olen;
-  const uint8_t *od = gw_enc_data(outer, &olen);
+  const uint8_t *od = gw_dynmsg_enc_data(outer, &olen);
   assert_int_equal(olen, 1 + 2 + len);
   assert_memory_equal(od + 3, d, len);
   gw_msg *om = decode_ok(f, msg("dyntest.Order"), od, olen);
@@ -1523,9 +1525,9 @@ static void test_dynmsg_encode_past_first_buffer(void **state) {
       bb_varint(&in, 1);
     }
     gw_msg *m = decode_ok(f, rt, in.b, in.n);
-    e = gw_enc_new(f->arena);
-    gw_enc_repeated(e, fld(rt, "r_uint64"), m, fld(rt, "u_int32"));
-    d = gw_enc_data(e, &len);
+    e = gw_dynmsg_enc_new(f->arena);
+    gw_dynmsg_enc_repeated(e, fld(rt, "r_uint64"), m, fld(rt, "u_int32"));
+    d = gw_dynmsg_enc_data(e, &len);
     size_t lenlen = n < 128 ? 1 : 2;
     assert_int_equal(len, 1 + lenlen + n);
     assert_int_equal(d[0], 0x22);
@@ -1551,13 +1553,15 @@ static void test_dynmsg_assignable(void **state) {
 #define OK(from, fm, fe, rep, to)                                              \
   do {                                                                         \
     err[0] = 0;                                                                \
-    if (gw_value_assignable(from, fm, fe, rep, to, err, sizeof(err)) != 0)     \
+    if (gw_dynmsg_value_assignable(from, fm, fe, rep, to, err, sizeof(err)) != \
+        0)                                                                     \
       fail_msg("refused: %s", err);                                            \
   } while (0)
 #define NO(from, fm, fe, rep, to, why)                                         \
   do {                                                                         \
     assert_int_equal(                                                          \
-        gw_value_assignable(from, fm, fe, rep, to, err, sizeof(err)), -1);     \
+        gw_dynmsg_value_assignable(from, fm, fe, rep, to, err, sizeof(err)),   \
+        -1);                                                                   \
     assert_string_equal(err, why);                                             \
   } while (0)
   /* integers of any width and sign, enums included */

@@ -1,7 +1,7 @@
-/* test_expr.c: the condition language (gateway/expr.c) over the types of
+/* test_expr.c: the condition language (gateway/flow/expr.c) over the types of
  * tests/unit/proto/expr/, loaded into a real registry from protoc's
  * descriptor set; messages are built with protoc-c's generated code, packed,
- * and decoded with gw_msg_decode, as the gateway decodes a backend's answer.
+ * and decoded with gw_dynmsg_decode, as the gateway decodes a backend's answer.
  *
  * Roots in scope: request (All, no status), pay (Step), other (All, a step
  * that did not run) and opt (Opt, proto3 optionals, encoded by hand). */
@@ -19,9 +19,9 @@
 #include <baton/alloc.h>
 #include <baton/arena.h>
 
-#include "dynmsg.h"
-#include "expr.h"
-#include "registry.h"
+#include "proto/dynmsg.h"
+#include "flow/expr.h"
+#include "proto/registry.h"
 #include "exprtest.pb-c.h"
 
 enum { R_REQUEST, R_PAY, R_OTHER, R_OPT, N_ROOTS };
@@ -69,7 +69,7 @@ static const gw_msg *decode(bt_arena *a, const gw_message *type,
                             const uint8_t *data, size_t len) {
   gw_msg *m = NULL;
   char err[256];
-  if (gw_msg_decode(a, type, data, len, NULL, &m, err, sizeof(err)) != 0)
+  if (gw_dynmsg_decode(a, type, data, len, NULL, &m, err, sizeof(err)) != 0)
     fail_msg("decode %s: %s", type->full_name, err);
   return m;
 }
@@ -879,8 +879,8 @@ static void test_expr_path_compile(void **state) {
   fixture *f = *state;
   char err[256];
   gw_path p;
-  assert_int_equal(gw_path_compile(f->arena, "request.inner.deep.v", &env, &p,
-                                   err, sizeof(err)),
+  assert_int_equal(gw_expr_path_compile(f->arena, "request.inner.deep.v", &env,
+                                        &p, err, sizeof(err)),
                    0);
   assert_int_equal(p.root, R_REQUEST);
   assert_int_equal(p.n, 3);
@@ -888,18 +888,18 @@ static void test_expr_path_compile(void **state) {
   assert_string_equal(p.fields[1]->name, "deep");
   assert_string_equal(p.fields[2]->name, "v");
   assert_int_equal(
-      gw_path_compile(f->arena, " pay ", &env, &p, err, sizeof(err)), 0);
+      gw_expr_path_compile(f->arena, " pay ", &env, &p, err, sizeof(err)), 0);
   assert_int_equal(p.root, R_PAY);
   assert_int_equal(p.n, 0);
   /* The last field may be anything: repeated, a map, a message. */
-  assert_int_equal(
-      gw_path_compile(f->arena, "request.r_inner", &env, &p, err, sizeof(err)),
-      0);
+  assert_int_equal(gw_expr_path_compile(f->arena, "request.r_inner", &env, &p,
+                                        err, sizeof(err)),
+                   0);
   assert_int_equal(p.n, 1);
   assert_true(p.fields[0]->repeated);
-  assert_int_equal(
-      gw_path_compile(f->arena, "request.labels", &env, &p, err, sizeof(err)),
-      0);
+  assert_int_equal(gw_expr_path_compile(f->arena, "request.labels", &env, &p,
+                                        err, sizeof(err)),
+                   0);
 
   static const err_case cases[] = {
       {"request.totl", "unknown field 'totl' in exprtest.v1.All"},
@@ -920,8 +920,8 @@ static void test_expr_path_compile(void **state) {
   int bad = 0;
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     memset(err, 'X', sizeof(err));
-    if (gw_path_compile(f->arena, cases[i].src, &env, &p, err, sizeof(err)) !=
-            -1 ||
+    if (gw_expr_path_compile(f->arena, cases[i].src, &env, &p, err,
+                             sizeof(err)) != -1 ||
         strcmp(err, cases[i].err) != 0) {
       print_error("'%s': got '%s', want '%s'\n", cases[i].src, err,
                   cases[i].err);
@@ -939,46 +939,48 @@ static void test_expr_path_parent(void **state) {
   const gw_message *deep_t = gw_registry_message(reg, "exprtest.v1.Deep");
   const gw_message *inner_t = gw_registry_message(reg, "exprtest.v1.Inner");
 
-  assert_int_equal(gw_path_compile(f->arena, "request.inner.deep.v", &env, &p,
-                                   err, sizeof(err)),
+  assert_int_equal(gw_expr_path_compile(f->arena, "request.inner.deep.v", &env,
+                                        &p, err, sizeof(err)),
                    0);
-  const gw_msg *m = gw_path_parent(&p, &f->ctx, &env, f->arena);
-  assert_ptr_equal(gw_msg_type(m), deep_t);
-  assert_int_equal(gw_msg_get(m, p.fields[2], 0, &v), 1);
+  const gw_msg *m = gw_expr_path_parent(&p, &f->ctx, &env, f->arena);
+  assert_ptr_equal(gw_dynmsg_type(m), deep_t);
+  assert_int_equal(gw_dynmsg_get(m, p.fields[2], 0, &v), 1);
   assert_int_equal(v.v.i, 99);
 
   /* n = 0: the root itself. */
-  assert_int_equal(gw_path_compile(f->arena, "pay", &env, &p, err, sizeof(err)),
-                   0);
-  assert_ptr_equal(gw_path_parent(&p, &f->ctx, &env, f->arena), f->msgs[R_PAY]);
+  assert_int_equal(
+      gw_expr_path_compile(f->arena, "pay", &env, &p, err, sizeof(err)), 0);
+  assert_ptr_equal(gw_expr_path_parent(&p, &f->ctx, &env, f->arena),
+                   f->msgs[R_PAY]);
 
   /* A root that did not run and an unset sub-message read as empty
    * messages of their type. */
-  assert_int_equal(gw_path_compile(f->arena, "other.inner.deep.v", &env, &p,
-                                   err, sizeof(err)),
+  assert_int_equal(gw_expr_path_compile(f->arena, "other.inner.deep.v", &env,
+                                        &p, err, sizeof(err)),
                    0);
-  m = gw_path_parent(&p, &f->ctx, &env, f->arena);
+  m = gw_expr_path_parent(&p, &f->ctx, &env, f->arena);
   assert_non_null(m);
-  assert_ptr_equal(gw_msg_type(m), deep_t);
-  assert_int_equal(gw_msg_get(m, p.fields[2], 0, &v), 0);
+  assert_ptr_equal(gw_dynmsg_type(m), deep_t);
+  assert_int_equal(gw_dynmsg_get(m, p.fields[2], 0, &v), 0);
   assert_int_equal(v.v.i, 0);
   assert_int_equal(
-      gw_path_compile(f->arena, "other", &env, &p, err, sizeof(err)), 0);
-  m = gw_path_parent(&p, &f->ctx, &env, f->arena);
+      gw_expr_path_compile(f->arena, "other", &env, &p, err, sizeof(err)), 0);
+  m = gw_expr_path_parent(&p, &f->ctx, &env, f->arena);
   assert_non_null(m);
-  assert_ptr_equal(gw_msg_type(m), types[R_OTHER]);
-  assert_int_equal(gw_path_compile(f->arena,
-                                   "request.inner.deep.back.deep.back.name",
-                                   &env, &p, err, sizeof(err)),
+  assert_ptr_equal(gw_dynmsg_type(m), types[R_OTHER]);
+  assert_int_equal(
+      gw_expr_path_compile(f->arena, "request.inner.deep.back.deep.back.name",
+                           &env, &p, err, sizeof(err)),
+      0);
+  m = gw_expr_path_parent(&p, &f->ctx, &env, f->arena);
+  assert_ptr_equal(gw_dynmsg_type(m), inner_t);
+  assert_int_equal(gw_dynmsg_count(m, p.fields[5]), 0);
+  assert_int_equal(gw_expr_path_compile(f->arena,
+                                        "request.inner.deep.back.name", &env,
+                                        &p, err, sizeof(err)),
                    0);
-  m = gw_path_parent(&p, &f->ctx, &env, f->arena);
-  assert_ptr_equal(gw_msg_type(m), inner_t);
-  assert_int_equal(gw_msg_count(m, p.fields[5]), 0);
-  assert_int_equal(gw_path_compile(f->arena, "request.inner.deep.back.name",
-                                   &env, &p, err, sizeof(err)),
-                   0);
-  m = gw_path_parent(&p, NULL, &env, f->arena);
-  assert_ptr_equal(gw_msg_type(m), inner_t);
+  m = gw_expr_path_parent(&p, NULL, &env, f->arena);
+  assert_ptr_equal(gw_dynmsg_type(m), inner_t);
 }
 
 int main(void) {

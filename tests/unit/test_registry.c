@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include <baton/alloc.h>
-#include "registry.h"
+#include "proto/registry.h"
 #include "google/protobuf/descriptor.pb-c.h"
 
 typedef struct fx {
@@ -45,7 +45,7 @@ static const gw_field *field(const gw_registry *r, const char *msg,
                              const char *name) {
   const gw_message *m = gw_registry_message(r, msg);
   assert_non_null(m);
-  const gw_field *f = gw_message_field(m, name);
+  const gw_field *f = gw_registry_field(m, name);
   assert_non_null(f);
   return f;
 }
@@ -99,14 +99,14 @@ static void test_registry_enums(void **state) {
   assert_null(gw_registry_enum(f->reg, "dyntest.common.Money"));
   assert_int_equal(color->n_values, 5);
   int32_t n = 0;
-  assert_int_equal(gw_enum_value(color, "BLUE", &n), 0);
+  assert_int_equal(gw_registry_enum_value(color, "BLUE", &n), 0);
   assert_int_equal(n, 3);
-  assert_int_equal(gw_enum_value(color, "NEGATIVE", &n), 0);
+  assert_int_equal(gw_registry_enum_value(color, "NEGATIVE", &n), 0);
   assert_int_equal(n, -7);
-  assert_int_equal(gw_enum_value(color, "PURPLE", &n), -1);
-  assert_string_equal(gw_enum_name(color, 2), "GREEN");
-  assert_string_equal(gw_enum_name(color, -7), "NEGATIVE");
-  assert_null(gw_enum_name(color, 99));
+  assert_int_equal(gw_registry_enum_value(color, "PURPLE", &n), -1);
+  assert_string_equal(gw_registry_enum_name(color, 2), "GREEN");
+  assert_string_equal(gw_registry_enum_name(color, -7), "NEGATIVE");
+  assert_null(gw_registry_enum_name(color, 99));
   const gw_field *c = field(f->reg, "dyntest.Order", "color");
   assert_int_equal(c->type, GW_TYPE_ENUM);
   assert_ptr_equal(c->enum_type, color);
@@ -117,14 +117,14 @@ static void test_registry_field_lookups(void **state) {
   const gw_message *s = gw_registry_message(f->reg, "dyntest.Scalars");
   for (size_t i = 0; i < s->n_fields; i++) {
     const gw_field *fd = &s->fields[i];
-    assert_ptr_equal(gw_message_field(s, fd->name), fd);
-    assert_ptr_equal(gw_message_field_by_number(s, fd->number), fd);
+    assert_ptr_equal(gw_registry_field(s, fd->name), fd);
+    assert_ptr_equal(gw_registry_field_by_number(s, fd->number), fd);
   }
-  assert_null(gw_message_field(s, "f_nope"));
-  assert_null(gw_message_field(s, ""));
-  assert_null(gw_message_field_by_number(s, 0));
-  assert_null(gw_message_field_by_number(s, 17));
-  assert_null(gw_message_field_by_number(s, 536870911));
+  assert_null(gw_registry_field(s, "f_nope"));
+  assert_null(gw_registry_field(s, ""));
+  assert_null(gw_registry_field_by_number(s, 0));
+  assert_null(gw_registry_field_by_number(s, 17));
+  assert_null(gw_registry_field_by_number(s, 536870911));
   assert_int_equal(field(f->reg, "dyntest.Scalars", "f_sint64")->type,
                    GW_TYPE_SINT64);
   assert_int_equal(field(f->reg, "dyntest.Scalars", "f_sint64")->number, 15);
@@ -133,17 +133,17 @@ static void test_registry_field_lookups(void **state) {
   assert_non_null(s->dense_by_number);
   assert_int_equal(s->n_dense, 17);
   for (uint32_t n = 0; n < s->n_dense; n++)
-    assert_ptr_equal(s->dense_by_number[n], gw_message_field_by_number(s, n));
+    assert_ptr_equal(s->dense_by_number[n], gw_registry_field_by_number(s, n));
 
   /* far-apart numbers: the sorted path, no table */
   const gw_message *sp = gw_registry_message(f->reg, "dyntest.Sparse");
   assert_null(sp->dense_by_number);
-  assert_string_equal(gw_message_field_by_number(sp, 1)->name, "a");
-  assert_string_equal(gw_message_field_by_number(sp, 1000)->name, "b");
-  assert_string_equal(gw_message_field_by_number(sp, 536870911)->name, "c");
-  assert_null(gw_message_field_by_number(sp, 2));
-  assert_null(gw_message_field_by_number(sp, 999));
-  assert_null(gw_message_field_by_number(sp, 536870910));
+  assert_string_equal(gw_registry_field_by_number(sp, 1)->name, "a");
+  assert_string_equal(gw_registry_field_by_number(sp, 1000)->name, "b");
+  assert_string_equal(gw_registry_field_by_number(sp, 536870911)->name, "c");
+  assert_null(gw_registry_field_by_number(sp, 2));
+  assert_null(gw_registry_field_by_number(sp, 999));
+  assert_null(gw_registry_field_by_number(sp, 536870910));
 }
 
 static void test_registry_packed_rules(void **state) {
@@ -236,34 +236,38 @@ static void test_registry_type_strings(void **state) {
   fx *f = *state;
   char buf[128];
   assert_string_equal(
-      gw_field_type_str(field(f->reg, "dyntest.Scalars", "f_int32"), buf,
-                        sizeof(buf)),
+      gw_registry_field_type_str(field(f->reg, "dyntest.Scalars", "f_int32"),
+                                 buf, sizeof(buf)),
       "int32");
   assert_string_equal(
-      gw_field_type_str(field(f->reg, "dyntest.Repeated", "r_string"), buf,
-                        sizeof(buf)),
+      gw_registry_field_type_str(field(f->reg, "dyntest.Repeated", "r_string"),
+                                 buf, sizeof(buf)),
       "repeated string");
-  assert_string_equal(gw_field_type_str(field(f->reg, "dyntest.Order", "total"),
-                                        buf, sizeof(buf)),
-                      "message dyntest.common.Money");
-  assert_string_equal(gw_field_type_str(field(f->reg, "dyntest.Order", "items"),
-                                        buf, sizeof(buf)),
-                      "repeated message dyntest.Item");
-  assert_string_equal(gw_field_type_str(field(f->reg, "dyntest.Order", "color"),
-                                        buf, sizeof(buf)),
-                      "enum dyntest.common.Color");
   assert_string_equal(
-      gw_field_type_str(field(f->reg, "dyntest.Order", "counts"), buf,
-                        sizeof(buf)),
+      gw_registry_field_type_str(field(f->reg, "dyntest.Order", "total"), buf,
+                                 sizeof(buf)),
+      "message dyntest.common.Money");
+  assert_string_equal(
+      gw_registry_field_type_str(field(f->reg, "dyntest.Order", "items"), buf,
+                                 sizeof(buf)),
+      "repeated message dyntest.Item");
+  assert_string_equal(
+      gw_registry_field_type_str(field(f->reg, "dyntest.Order", "color"), buf,
+                                 sizeof(buf)),
+      "enum dyntest.common.Color");
+  assert_string_equal(
+      gw_registry_field_type_str(field(f->reg, "dyntest.Order", "counts"), buf,
+                                 sizeof(buf)),
       "map<string, int32>");
-  assert_string_equal(gw_field_type_str(field(f->reg, "dyntest.Order", "by_id"),
-                                        buf, sizeof(buf)),
-                      "map<int64, message dyntest.Item>");
+  assert_string_equal(
+      gw_registry_field_type_str(field(f->reg, "dyntest.Order", "by_id"), buf,
+                                 sizeof(buf)),
+      "map<int64, message dyntest.Item>");
   /* a small buffer is cut, never overrun */
   char small[6];
   assert_string_equal(
-      gw_field_type_str(field(f->reg, "dyntest.Order", "counts"), small,
-                        sizeof(small)),
+      gw_registry_field_type_str(field(f->reg, "dyntest.Order", "counts"),
+                                 small, sizeof(small)),
       "map<s");
 }
 

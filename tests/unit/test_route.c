@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "gateway.h"
+#include "proxy/proxy.h"
 
 static void test_route_method_prefix_matches_that_method_only(void **state) {
   (void)state;

@@ -28,8 +28,8 @@
 #include <baton/error.h>
 #include <baton/loop.h>
 
-#include "sagalog.h"
-#include "sagalog_backend.h"
+#include "saga/sagalog.h"
+#include "saga/sagalog_store.h"
 
 /* ---- fixtures ----------------------------------------------------------- */
 
@@ -292,13 +292,13 @@ static void sleep_ms(int ms) {
 
 static void test_sagalog_state_names(void **state) {
   for (int s = GW_SAGA_RUNNING; s <= GW_SAGA_COMPENSATION_FAILED; s++)
-    assert_int_equal(gw_saga_state_parse(gw_saga_state_name(s)), s);
-  assert_string_equal(gw_saga_state_name(GW_SAGA_COMPENSATION_FAILED),
+    assert_int_equal(gw_sagalog_state_parse(gw_sagalog_state_name(s)), s);
+  assert_string_equal(gw_sagalog_state_name(GW_SAGA_COMPENSATION_FAILED),
                       "COMPENSATION_FAILED");
-  assert_string_equal(gw_saga_state_name((gw_saga_state)99), "UNKNOWN");
-  assert_int_equal(gw_saga_state_parse("running"), -1);
-  assert_int_equal(gw_saga_state_parse(""), -1);
-  assert_int_equal(gw_saga_state_parse(NULL), -1);
+  assert_string_equal(gw_sagalog_state_name((gw_saga_state)99), "UNKNOWN");
+  assert_int_equal(gw_sagalog_state_parse("running"), -1);
+  assert_int_equal(gw_sagalog_state_parse(""), -1);
+  assert_int_equal(gw_sagalog_state_parse(NULL), -1);
 }
 
 static const uint8_t req1[] = {0x0a, 0x00, 0x01, 0x00, 'x', 'y', 0x00};
@@ -310,7 +310,7 @@ static const uint8_t comp2[] = {0x00, 0xff, 0x00};
  * (all and by state) and by claim; then again after reopening. */
 static void test_sagalog_round_trip(void **state) {
   fx *f = *state;
-  int64_t t0 = gw_sagalog_now_ms();
+  int64_t t0 = sagalog_wall_ms();
   gw_sagalog *log = open_log(f, "gw-a", 0);
   waiter w = {0};
   gw_saga_record recs[] = {
@@ -354,7 +354,7 @@ static void test_sagalog_round_trip(void **state) {
     assert_int_equal(s1->state, GW_SAGA_COMPENSATED);
     assert_string_equal(s1->owner, "gw-a");
     assert_true(s1->created_ms >= t0 - 2000);
-    assert_true(s1->created_ms <= gw_sagalog_now_ms() + 2000);
+    assert_true(s1->created_ms <= sagalog_wall_ms() + 2000);
     assert_true(s1->updated_ms >= s1->created_ms);
     assert_int_equal(s1->n_steps, 2);
     assert_string_equal(s1->steps[0].name, "reserve");

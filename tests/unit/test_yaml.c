@@ -15,8 +15,8 @@
 
 #include <baton/alloc.h>
 #include <baton/arena.h>
-#include "diag.h"
-#include "yaml.h"
+#include "config/diag.h"
+#include "config/ynode.h"
 
 typedef struct fx {
   bt_arena *arena;
@@ -44,7 +44,7 @@ static int teardown(void **state) {
 }
 
 static gw_ynode *parse(fx *f, const char *text) {
-  return gw_yaml_parse("gw.yaml", text, strlen(text), f->arena, &f->diag);
+  return gw_ynode_parse("gw.yaml", text, strlen(text), f->arena, &f->diag);
 }
 
 /* Asserts the diag holds exactly these lines, printing them if not. */
@@ -341,7 +341,7 @@ static void test_yaml_nul_in_input_refused(void **state) {
   fx *f = *state;
   static const char text[] = "a: 1\nb: \0\n";
   assert_null(
-      gw_yaml_parse("gw.yaml", text, sizeof(text) - 1, f->arena, &f->diag));
+      gw_ynode_parse("gw.yaml", text, sizeof(text) - 1, f->arena, &f->diag));
   assert_int_equal(f->diag.n, 1);
   assert_true(strncmp(f->diag.lines[0], "gw.yaml: cannot read YAML: ", 27) ==
               0);
@@ -387,7 +387,7 @@ static void test_yaml_load_reads_file(void **state) {
   const char *text = "a: 1\nb:\n  - x\n";
   assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
   close(fd);
-  gw_ynode *root = gw_yaml_load(path, f->arena, &f->diag);
+  gw_ynode *root = gw_ynode_load(path, f->arena, &f->diag);
   assert_non_null(root);
   assert_int_equal(gw_ynode_get(root, "b")->values[0]->line, 3);
 
@@ -396,7 +396,7 @@ static void test_yaml_load_reads_file(void **state) {
   assert_true(fd >= 0);
   assert_int_equal(write(fd, "a: [\n", 5), 5);
   close(fd);
-  assert_null(gw_yaml_load(path, f->arena, &f->diag));
+  assert_null(gw_ynode_load(path, f->arena, &f->diag));
   assert_int_equal(f->diag.n, 1);
   assert_true(strncmp(f->diag.lines[0], path, strlen(path)) == 0);
   assert_true(
@@ -406,11 +406,11 @@ static void test_yaml_load_reads_file(void **state) {
 
 static void test_yaml_load_missing_file(void **state) {
   fx *f = *state;
-  assert_null(gw_yaml_load("/nonexistent/gw.yaml", f->arena, &f->diag));
+  assert_null(gw_ynode_load("/nonexistent/gw.yaml", f->arena, &f->diag));
   expect_error(f, "/nonexistent/gw.yaml: cannot open: No such file or "
                   "directory");
   gw_diag_clear(&f->diag);
-  assert_null(gw_yaml_load("/tmp", f->arena, &f->diag));
+  assert_null(gw_ynode_load("/tmp", f->arena, &f->diag));
   expect_error(f, "/tmp: not a regular file");
 }
 

@@ -645,7 +645,7 @@ static uint8_t vkind(uint8_t k) {
 static const gw_field *map_key(const gw_field *f) {
   if (!f->repeated || !f->message || !f->message->map_entry)
     return NULL;
-  return gw_message_field_by_number(f->message, 1);
+  return gw_registry_field_by_number(f->message, 1);
 }
 
 static etype field_etype(const gw_field *f) {
@@ -711,7 +711,7 @@ static const char *type_name(const etype *t, char *buf, size_t len) {
   if (t->elem == ELEM_ITEMS) {
     snprintf(buf, len, "list");
   } else if (t->map) {
-    const gw_field *vf = gw_message_field_by_number(t->msg, 2);
+    const gw_field *vf = gw_registry_field_by_number(t->msg, 2);
     etype vt = {0};
     if (vf)
       vt = field_etype(vf);
@@ -775,7 +775,8 @@ static void append_name(char *buf, size_t len, size_t *o, const char *name) {
 static int resolve_enum_literal(parser *P, node *lit, const gw_enum *en) {
   const char *name = (const char *)lit->u.c.u.s.p;
   int32_t num = 0;
-  if (strlen(name) != lit->u.c.u.s.n || gw_enum_value(en, name, &num) != 0) {
+  if (strlen(name) != lit->u.c.u.s.n ||
+      gw_registry_enum_value(en, name, &num) != 0) {
     char vals[160], b[48];
     size_t o = 0;
     vals[0] = '\0';
@@ -922,7 +923,7 @@ static int parse_path_fields(parser *P, size_t root, gw_path *out) {
       m = prev->message;
     }
     char *name = bt_arena_strndup(P->arena, P->src + P->cur.pos, P->cur.len);
-    const gw_field *fld = m ? gw_message_field(m, name) : NULL;
+    const gw_field *fld = m ? gw_registry_field(m, name) : NULL;
     if (!fld) {
       fail(P, P->cur.pos, "unknown field '%s' in %s",
            printable(name, P->cur.len, b, sizeof(b)), m ? m->full_name : "?");
@@ -1044,7 +1045,7 @@ static node *parse_call(parser *P) {
            "has() needs a field with presence (a message, a oneof member, "
            "an optional or a repeated field); %s is %s",
            path_text(P, p, pb, sizeof(pb)),
-           gw_field_type_str(last, tb, sizeof(tb)));
+           gw_registry_field_type_str(last, tb, sizeof(tb)));
       return NULL;
     }
     p->op = N_HAS;
@@ -1054,7 +1055,7 @@ static node *parse_call(parser *P) {
       fail(P, name.pos,
            "size() takes a repeated, string or bytes field; %s is %s",
            path_text(P, p, pb, sizeof(pb)),
-           gw_field_type_str(last, tb, sizeof(tb)));
+           gw_registry_field_type_str(last, tb, sizeof(tb)));
       return NULL;
     }
     p->op = N_SIZE;
@@ -1393,8 +1394,9 @@ gw_expr *gw_expr_compile(bt_arena *arena, const char *src,
   return e;
 }
 
-int gw_path_compile(bt_arena *arena, const char *src, const gw_expr_env *env,
-                    gw_path *out, char *err, size_t errlen) {
+int gw_expr_path_compile(bt_arena *arena, const char *src,
+                         const gw_expr_env *env, gw_path *out, char *err,
+                         size_t errlen) {
   static const gw_expr_env none = {0};
   parser P;
   parser_init(&P, arena, src ? src : "", env ? env : &none, err, errlen, 0);
@@ -1430,7 +1432,7 @@ static const gw_msg *walk(const node *p, const gw_expr_ctx *ctx) {
   const gw_msg *m = root_msg(ctx, p->u.path.root);
   for (size_t k = 0; m && k + 1 < p->u.path.n; k++) {
     gw_value v;
-    if (!gw_msg_get(m, p->u.path.f[k], 0, &v))
+    if (!gw_dynmsg_get(m, p->u.path.f[k], 0, &v))
       return NULL;
     m = v.v.msg;
   }
@@ -1453,7 +1455,7 @@ static void read_field(const gw_msg *m, const gw_field *f, size_t i, uint8_t vk,
       out->u.i = f->enum_type->numbers[0];
     return;
   }
-  gw_msg_get(m, f, i, &v);
+  gw_dynmsg_get(m, f, i, &v);
   switch (vk) {
   case V_BOOL:
     out->u.b = v.v.b != 0;
@@ -1591,11 +1593,11 @@ static void eval_val(const node *n, const gw_expr_ctx *ctx, val *out) {
     if (!m)
       return;
     if (f->repeated) {
-      out->u.i = (int64_t)gw_msg_count(m, f);
+      out->u.i = (int64_t)gw_dynmsg_count(m, f);
       return;
     }
     gw_value v = {0};
-    gw_msg_get(m, f, 0, &v);
+    gw_dynmsg_get(m, f, 0, &v);
     if (!v.v.s.ptr)
       return;
     /* CEL's size() of a string counts code points; the decoder already
@@ -1639,11 +1641,11 @@ static int eval_in(const node *n, const gw_expr_ctx *ctx) {
   if (!m)
     return 0;
   const gw_field *f = r->u.path.f[r->u.path.n - 1];
-  size_t count = gw_msg_count(m, f);
+  size_t count = gw_dynmsg_count(m, f);
   for (size_t i = 0; i < count; i++) {
     if (r->u.path.key) {
       gw_value e = {0};
-      if (!gw_msg_get(m, f, i, &e))
+      if (!gw_dynmsg_get(m, f, i, &e))
         e.v.msg = NULL;
       read_field(e.v.msg, r->u.path.key, 0, r->vk, &b);
     } else {
@@ -1666,7 +1668,7 @@ static int eval_bool(const node *n, const gw_expr_ctx *ctx) {
   }
   case N_HAS: {
     const gw_msg *m = walk(n, ctx);
-    return m ? gw_msg_has(m, n->u.path.f[n->u.path.n - 1]) != 0 : 0;
+    return m ? gw_dynmsg_has(m, n->u.path.f[n->u.path.n - 1]) != 0 : 0;
   }
   case N_NOT:
     return !eval_bool(n->u.kid, ctx);
@@ -1697,16 +1699,16 @@ int gw_expr_eval(const gw_expr *e, const gw_expr_ctx *ctx) {
   return e ? eval_bool(e->root, ctx) : 0;
 }
 
-const gw_msg *gw_path_parent(const gw_path *p, const gw_expr_ctx *ctx,
-                             const gw_expr_env *env, bt_arena *arena) {
+const gw_msg *gw_expr_path_parent(const gw_path *p, const gw_expr_ctx *ctx,
+                                  const gw_expr_env *env, bt_arena *arena) {
   const gw_msg *m = root_msg(ctx, p->root);
   if (!m)
-    m = gw_msg_empty(arena, env->types[p->root]);
+    m = gw_dynmsg_empty(arena, env->types[p->root]);
   for (size_t k = 0; k + 1 < p->n; k++) {
     gw_value v;
     const gw_field *f = p->fields[k];
-    if (!gw_msg_get(m, f, 0, &v) || !v.v.msg)
-      m = gw_msg_empty(arena, f->message);
+    if (!gw_dynmsg_get(m, f, 0, &v) || !v.v.msg)
+      m = gw_dynmsg_empty(arena, f->message);
     else
       m = v.v.msg;
   }

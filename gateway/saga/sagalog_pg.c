@@ -19,7 +19,7 @@
 #include <baton/alloc.h>
 #include <baton/error.h>
 
-#include "sagalog_backend.h"
+#include "sagalog_store.h"
 
 /* Milliseconds since the epoch on the server's clock. */
 #define NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
@@ -553,7 +553,7 @@ static int read_once(sagalog_backend *b, sagalog_filter filter, int state,
         row.attempts = col_int(res, 11);
       }
       if (row.id)
-        sagalog_views_row(out, &row);
+        gw_sagaview_row(out, &row);
     } else if (s != PGRES_TUPLES_OK && rv == 0) {
       char msg[256];
       result_msg(msg, sizeof(msg), res);

@@ -1,4 +1,4 @@
-/* dynmsg.h (gateway, private): messages decoded and encoded from registry
+/* dynmsg.h (gateway/proto): messages decoded and encoded from registry
  * types, without generated code.
  *
  * A decoded gw_msg is a view over the encoded bytes (never copied): each
@@ -46,46 +46,48 @@ typedef struct gw_decode_limits {
  * the field path into err ("field items[2].sku: invalid UTF-8"), or -2 when
  * the decoded form would take more than lim->max_bytes. data must outlive
  * the message (it is not copied). lim may be NULL. */
-int gw_msg_decode(bt_arena *arena, const gw_message *type, const uint8_t *data,
-                  size_t len, const gw_decode_limits *lim, gw_msg **out,
-                  char *err, size_t errlen);
+int gw_dynmsg_decode(bt_arena *arena, const gw_message *type,
+                     const uint8_t *data, size_t len,
+                     const gw_decode_limits *lim, gw_msg **out, char *err,
+                     size_t errlen);
 /* An empty message of type (every field at its default). */
-gw_msg *gw_msg_empty(bt_arena *arena, const gw_message *type);
+gw_msg *gw_dynmsg_empty(bt_arena *arena, const gw_message *type);
 
-const gw_message *gw_msg_type(const gw_msg *m);
+const gw_message *gw_dynmsg_type(const gw_msg *m);
 /* The encoded bytes this message was decoded from (unknown fields and
  * all). */
-const uint8_t *gw_msg_bytes(const gw_msg *m, size_t *len);
+const uint8_t *gw_dynmsg_bytes(const gw_msg *m, size_t *len);
 /* Occurrences of f: for a repeated field the element count (packed runs
  * expanded, map entries counted); for a singular field 0 or 1. */
-size_t gw_msg_count(const gw_msg *m, const gw_field *f);
+size_t gw_dynmsg_count(const gw_msg *m, const gw_field *f);
 /* Element i of f (for singular fields i = 0: the last occurrence, as
  * protobuf's "last one wins"). When a singular field is absent, gives its
  * default (0, "", false, an empty message) and returns 0; otherwise 1. */
-int gw_msg_get(const gw_msg *m, const gw_field *f, size_t i, gw_value *out);
+int gw_dynmsg_get(const gw_msg *m, const gw_field *f, size_t i, gw_value *out);
 /* 1 when a field with presence was set (or a repeated field non-empty, or
  * a proto3 scalar non-default). */
-int gw_msg_has(const gw_msg *m, const gw_field *f);
+int gw_dynmsg_has(const gw_msg *m, const gw_field *f);
 
 /* ---- encoding ------------------------------------------------------- */
 
 typedef struct gw_enc gw_enc;
 
 /* A growable output buffer in arena. */
-gw_enc *gw_enc_new(bt_arena *arena);
+gw_enc *gw_dynmsg_enc_new(bt_arena *arena);
 /* Writes f (tag + value) for one value. v's type may differ from f's when
- * gw_value_assignable(v->type, ..., f) allowed it at load time: the value is
- * converted (int widths, zigzag, fixed, enum <-> int32, string <-> bytes). */
-void gw_enc_value(gw_enc *e, const gw_field *f, const gw_value *v);
+ * gw_dynmsg_value_assignable(v->type, ..., f) allowed it at load time: the
+ * value is converted (int widths, zigzag, fixed, enum <-> int32, string <->
+ * bytes). */
+void gw_dynmsg_enc_value(gw_enc *e, const gw_field *f, const gw_value *v);
 /* Writes every element of src's field sf into dst field df (repeated to
  * repeated, packed when df is packed). */
-void gw_enc_repeated(gw_enc *e, const gw_field *df, const gw_msg *src,
-                     const gw_field *sf);
+void gw_dynmsg_enc_repeated(gw_enc *e, const gw_field *df, const gw_msg *src,
+                            const gw_field *sf);
 /* Writes sub (an encoder holding a message body) as field f. */
-void gw_enc_message(gw_enc *e, const gw_field *f, const gw_enc *sub);
+void gw_dynmsg_enc_message(gw_enc *e, const gw_field *f, const gw_enc *sub);
 /* Appends raw bytes (an already encoded message body, forwarded whole). */
-void gw_enc_raw(gw_enc *e, const uint8_t *data, size_t len);
-const uint8_t *gw_enc_data(const gw_enc *e, size_t *len);
+void gw_dynmsg_enc_raw(gw_enc *e, const uint8_t *data, size_t len);
+const uint8_t *gw_dynmsg_enc_data(const gw_enc *e, size_t *len);
 
 /* Load-time check that a value of type from (with message type from_msg for
  * messages, enum from_enum for enums) can be written into field to. Returns
@@ -94,8 +96,8 @@ const uint8_t *gw_enc_data(const gw_enc *e, size_t *len);
  * float; string to string or bytes; bytes to bytes; a message only to a
  * field of the same message type; a repeated field only to a repeated field
  * of an assignable element type. */
-int gw_value_assignable(gw_ftype from, const gw_message *from_msg,
-                        const gw_enum *from_enum, int from_repeated,
-                        const gw_field *to, char *err, size_t errlen);
+int gw_dynmsg_value_assignable(gw_ftype from, const gw_message *from_msg,
+                               const gw_enum *from_enum, int from_repeated,
+                               const gw_field *to, char *err, size_t errlen);
 
 #endif

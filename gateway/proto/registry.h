@@ -1,4 +1,4 @@
-/* registry.h (gateway, private): the protobuf types and methods the gateway
+/* registry.h (gateway/proto): the protobuf types and methods the gateway
  * knows, loaded at run time from a FileDescriptorSet
  * (protoc --include_imports --descriptor_set_out=...), so a new API needs no
  * rebuild. Read-only once loaded: shared by every worker without locks. */
@@ -65,7 +65,7 @@ struct gw_message {
    * tag): when dense_by_number is not NULL, the field numbered n is
    * dense_by_number[n] for n < n_dense (NULL: none) and no field has a
    * larger number. Types whose numbers are too spread out for a table
-   * leave it NULL; gw_message_field_by_number answers for every type. */
+   * leave it NULL; gw_registry_field_by_number answers for every type. */
   const gw_field *const *dense_by_number;
   uint32_t n_dense;
 };
@@ -98,15 +98,20 @@ void gw_registry_each_method(const gw_registry *r,
                              void (*fn)(const gw_method *m, void *ud),
                              void *ud);
 
-const gw_field *gw_message_field(const gw_message *m, const char *name);
-const gw_field *gw_message_field_by_number(const gw_message *m,
-                                           uint32_t number);
+const gw_field *gw_registry_field(const gw_message *m, const char *name);
+const gw_field *gw_registry_field_by_number(const gw_message *m,
+                                            uint32_t number);
 /* 0 with *number, or -1 when name is not a value of e. */
-int gw_enum_value(const gw_enum *e, const char *name, int32_t *number);
+int gw_registry_enum_value(const gw_enum *e, const char *name, int32_t *number);
 /* The first name for number, or NULL. */
-const char *gw_enum_name(const gw_enum *e, int32_t number);
+const char *gw_registry_enum_name(const gw_enum *e, int32_t number);
+/* The empty instance of m (every field absent): what a decoded message
+ * reads as when its sub-message of type m is absent (see dynmsg.h). */
+struct gw_msg;
+const struct gw_msg *gw_registry_empty_message(const gw_message *m);
 /* "int32", "string", "message shop.v1.Order", "repeated string" ... for
  * error messages; written into buf. */
-const char *gw_field_type_str(const gw_field *f, char *buf, size_t len);
+const char *gw_registry_field_type_str(const gw_field *f, char *buf,
+                                       size_t len);
 
 #endif

@@ -1,8 +1,9 @@
-/* config.h (gateway, private): the gateway's YAML configuration, checked
- * and turned into plain structs. Keys are declared as tables (key, type,
- * range, default); an unknown key, a wrong type or a value out of range is
- * an error naming the file, the line and the key. The `flows` section is
- * kept as YAML nodes: the flow compiler checks it against the descriptors. */
+/* config.h (gateway/config: the folder's contract, with diag.h and ynode.h):
+ * the gateway's YAML configuration, checked and turned into plain structs. Keys
+ * are declared as tables (key, type, range, default); an unknown key, a wrong
+ * type or a value out of range is an error naming the file, the line and the
+ * key. The `flows` section is kept as YAML nodes: the flow compiler checks it
+ * against the descriptors. */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
@@ -12,7 +13,7 @@
 #include <baton/arena.h>
 
 #include "diag.h"
-#include "yaml.h"
+#include "ynode.h"
 
 typedef struct gw_tls_config {
   const char *cert; /* paths resolved against the config file's folder */
@@ -128,11 +129,11 @@ const gw_backend_config *gw_config_backend(const gw_config *c,
 
 /* Value parsers shared with the flow compiler; each returns 0 or -1. */
 /* "250ms", "2s", "1m", "1h", "500us" (a bare number is an error). */
-int gw_parse_duration_ms(const char *s, uint32_t *ms);
+int gw_config_parse_duration_ms(const char *s, uint32_t *ms);
 /* "4MiB", "16KiB", "1024" (bytes). */
-int gw_parse_size(const char *s, uint32_t *bytes);
+int gw_config_parse_size(const char *s, uint32_t *bytes);
 /* "host:port" or "[v6]:port". host is copied into arena. */
-int gw_parse_hostport(const char *s, bt_arena *arena, const char **host,
-                      int *port);
+int gw_config_parse_hostport(const char *s, bt_arena *arena, const char **host,
+                             int *port);
 
 #endif

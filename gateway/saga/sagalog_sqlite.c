@@ -16,7 +16,7 @@
 #include <baton/alloc.h>
 #include <baton/error.h>
 
-#include "sagalog_backend.h"
+#include "sagalog_store.h"
 
 /* Bumped when the tables change shape; a newer file is refused. */
 #define SAGALOG_SQLITE_VERSION 1
@@ -326,7 +326,7 @@ static int write_rec(sagalog_backend *b, const sagalog_rec *r, int64_t now) {
 }
 
 static int sqlite_write_batch(sagalog_backend *b, const sagalog_rec *head) {
-  int64_t now = gw_sagalog_now_ms();
+  int64_t now = sagalog_wall_ms();
   size_t n = 0;
   for (const sagalog_rec *r = head; r; r = r->next)
     n++;
@@ -393,7 +393,7 @@ static int sqlite_read(sagalog_backend *b, sagalog_filter filter, int state,
     }
     if (!row.id)
       continue; /* a NULL id cannot come from us; skip it */
-    sagalog_views_row(out, &row);
+    gw_sagaview_row(out, &row);
   }
   if (rc != SQLITE_DONE) {
     fprintf(stderr, "baton-gateway: saga log %s: cannot read: %s\n", b->path,
@@ -439,7 +439,7 @@ static int sqlite_claim(sagalog_backend *b) {
   int rv = exec_params(b,
                        "UPDATE sagas SET owner = ?1, lease_until = ?2 "
                        "WHERE state IN (0, 1)",
-                       "ti", b->owner, gw_sagalog_now_ms() + b->lease_ms);
+                       "ti", b->owner, sagalog_wall_ms() + b->lease_ms);
   return rv < 0 ? rv : 0;
 }
 
@@ -448,7 +448,7 @@ static int sqlite_renew(sagalog_backend *b) {
 }
 
 static int sqlite_retry(sagalog_backend *b, const char *saga_id) {
-  int64_t now = gw_sagalog_now_ms();
+  int64_t now = sagalog_wall_ms();
   int rv = exec_params(b, "BEGIN IMMEDIATE", "");
   if (rv < 0)
     return rv;

@@ -10,7 +10,9 @@
 
 #include <baton/status.h>
 
-#include "gateway.h"
+#include "proxy.h"
+
+#include "core/core.h"
 
 typedef struct proxy {
   bt_call *down;      /* the client's call; NULL once finished */
@@ -180,14 +182,14 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
   gw_worker *w = gw_worker_current();
   const gw_route_binding *b = handlers;
   const gw_route_config *route =
-      b ? b->route : gw_route_find(w->gw->cfg, bt_call_path(call));
+      b ? b->route : gw_route_find(w->cfg, bt_call_path(call));
   if (!route) {
     char msg[320];
     snprintf(msg, sizeof(msg), "Method not found: %.256s", bt_call_path(call));
     bt_call_finish(call, BT_GRPC_UNIMPLEMENTED, msg);
     return;
   }
-  bt_channel *ch = gw_upstreams_pick(w->up, route->backend_index);
+  bt_channel *ch = gw_upstream_pick(w->up, route->backend_index);
   if (!ch) {
     bt_call_finish(call, BT_GRPC_UNAVAILABLE, "backend has no usable endpoint");
     return;

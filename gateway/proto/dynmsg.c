@@ -13,7 +13,7 @@
  * instead. So every byte is read at most twice whatever the nesting, a
  * message costs one allocation, and string, bytes and sub-message payloads
  * stay pointers into the input. Occurrences hold raw wire values (the
- * varint, the fixed bits, a pointer and length); gw_msg_get converts them
+ * varint, the fixed bits, a pointer and length); gw_dynmsg_get converts them
  * to the field's C type when asked.
  *
  * A flow decodes and encodes several small messages per call, so the fixed
@@ -29,7 +29,7 @@
  * does, by decoding the concatenation of its occurrences (a copy made only
  * in that rare case; merges nest at most 4 deep, so the input is copied at
  * most 4 times). Other singular fields keep their last occurrence.
- * Unknown fields are validated and skipped; they stay in gw_msg_bytes.
+ * Unknown fields are validated and skipped; they stay in gw_dynmsg_bytes.
  * Sub-messages are decoded after their parent is validated whole: repeated
  * ones in the order they came, then singular ones in the order their fields
  * first came (by field index in a sparse message), which decides which
@@ -41,6 +41,7 @@
  * Strings are checked as UTF-8 in proto2 files too; proto2's [default = ...]
  * is not applied (absent fields read as zero, an enum as its first value). */
 #include "dynmsg.h"
+#include "msglayout.h"
 
 #include <float.h>
 #include <math.h>
@@ -61,9 +62,6 @@
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define COLD __attribute__((cold, noinline))
 
-/* registry.c holds an empty instance of every type, made at load. */
-const void *gw_registry_empty_msg_(const gw_message *m);
-
 /* One occurrence: the raw varint or fixed bits, a payload, or (for
  * message fields, after decoding) the sub-message. */
 typedef union occ {
@@ -80,25 +78,7 @@ typedef struct slot {
   uint32_t count;
 } slot;
 
-/* One arena block: this header, then slot slots[n_slots], then uint32_t
- * present[n_present], then, 16-aligned at occ_at, the occurrences. Dense
- * messages (n_present == 0) have a slot per field index up to the last one
- * present (O(1) lookup; an absent field's slot has count 0) and no
- * present[]; sparse ones, where that would waste more than it holds, a
- * slot per present field, found by binary search in the sorted present[]
- * (the indexes of the fields present). So a message costs memory in
- * proportion to what its bytes hold, never to the size of its type: a
- * hostile stream of tiny sub-messages of a type with hundreds of fields
- * cannot blow up. (occ_at fits 32 bits: slots and present[] are bounded by
- * the type's field count.) */
-struct gw_msg {
-  const gw_message *type;
-  const uint8_t *data;
-  uint32_t len;
-  uint32_t n_slots;
-  uint32_t n_present; /* 0: dense */
-  uint32_t occ_at;    /* byte offset of the occurrences */
-};
+/* The header of a decoded message: see msglayout.h. */
 
 static inline slot *slots_of(const gw_msg *m) {
   return (slot *)(uintptr_t)(m + 1);
@@ -138,17 +118,6 @@ static inline slot *find_slot(const gw_msg *m, uint32_t idx) {
 }
 
 static const uint8_t empty_bytes[1];
-
-size_t gw_dynmsg_empty_size_(void) {
-  return sizeof(gw_msg);
-}
-
-void gw_dynmsg_empty_init_(void *storage, const gw_message *type) {
-  gw_msg *m = storage;
-  memset(m, 0, sizeof(*m));
-  m->type = type;
-  m->data = empty_bytes;
-}
 
 /* ---- wire helpers ---------------------------------------------------- */
 
@@ -227,7 +196,7 @@ static inline const gw_field *field_by_number(const gw_message *t,
                                               uint64_t num) {
   if (t->dense_by_number)
     return num < t->n_dense ? t->dense_by_number[num] : NULL;
-  return gw_message_field_by_number(t, (uint32_t)num);
+  return gw_registry_field_by_number(t, (uint32_t)num);
 }
 
 /* The general check, from i (a character boundary) to n. */
@@ -941,9 +910,10 @@ static gw_msg *decode_msg(dctx *c, const gw_message *t, const uint8_t *data,
   return rv == 0 ? m : NULL;
 }
 
-int gw_msg_decode(bt_arena *arena, const gw_message *type, const uint8_t *data,
-                  size_t len, const gw_decode_limits *lim, gw_msg **out,
-                  char *err, size_t errlen) {
+int gw_dynmsg_decode(bt_arena *arena, const gw_message *type,
+                     const uint8_t *data, size_t len,
+                     const gw_decode_limits *lim, gw_msg **out, char *err,
+                     size_t errlen) {
   dctx c;
   c.arena = arena;
   c.max_depth = lim && lim->max_depth ? lim->max_depth : DEFAULT_DEPTH;
@@ -982,17 +952,18 @@ int gw_msg_decode(bt_arena *arena, const gw_message *type, const uint8_t *data,
   return 0;
 }
 
-gw_msg *gw_msg_empty(bt_arena *arena, const gw_message *type) {
-  gw_msg *m = bt_arena_alloc(arena, sizeof(*m));
-  gw_dynmsg_empty_init_(m, type);
+gw_msg *gw_dynmsg_empty(bt_arena *arena, const gw_message *type) {
+  gw_msg *m = bt_arena_calloc(arena, sizeof(*m));
+  m->type = type;
+  m->data = empty_bytes;
   return m;
 }
 
-const gw_message *gw_msg_type(const gw_msg *m) {
+const gw_message *gw_dynmsg_type(const gw_msg *m) {
   return m ? m->type : NULL;
 }
 
-const uint8_t *gw_msg_bytes(const gw_msg *m, size_t *len) {
+const uint8_t *gw_dynmsg_bytes(const gw_msg *m, size_t *len) {
   if (!m) {
     *len = 0;
     return empty_bytes;
@@ -1009,7 +980,7 @@ static inline const slot *slot_of(const gw_msg *m, const gw_field *f) {
   return find_slot(m, f->index);
 }
 
-size_t gw_msg_count(const gw_msg *m, const gw_field *f) {
+size_t gw_dynmsg_count(const gw_msg *m, const gw_field *f) {
   const slot *s = slot_of(m, f);
   return s ? s->count : 0;
 }
@@ -1024,7 +995,7 @@ static COLD void default_value(const gw_field *f, gw_value *out) {
     break;
   case GW_TYPE_MESSAGE:
   case GW_TYPE_GROUP:
-    out->v.msg = f->message ? gw_registry_empty_msg_(f->message) : NULL;
+    out->v.msg = f->message ? gw_registry_empty_message(f->message) : NULL;
     break;
   case GW_TYPE_ENUM:
     /* proto3 enums start at 0; proto2's default is the first value */
@@ -1089,7 +1060,7 @@ static inline void value_of(const gw_field *f, const occ *o, gw_value *out) {
   }
 }
 
-int gw_msg_get(const gw_msg *m, const gw_field *f, size_t i, gw_value *out) {
+int gw_dynmsg_get(const gw_msg *m, const gw_field *f, size_t i, gw_value *out) {
   if (!f) {
     memset(out, 0, sizeof(*out));
     return 0;
@@ -1103,7 +1074,7 @@ int gw_msg_get(const gw_msg *m, const gw_field *f, size_t i, gw_value *out) {
   return 1;
 }
 
-int gw_msg_has(const gw_msg *m, const gw_field *f) {
+int gw_dynmsg_has(const gw_msg *m, const gw_field *f) {
   const slot *s = slot_of(m, f);
   if (!s || !s->count)
     return 0;
@@ -1153,7 +1124,7 @@ struct gw_enc {
   size_t len, cap;
 };
 
-gw_enc *gw_enc_new(bt_arena *arena) {
+gw_enc *gw_dynmsg_enc_new(bt_arena *arena) {
   gw_enc *e = bt_arena_alloc(arena, ENC_BLOCK);
   e->arena = arena;
   e->buf = (uint8_t *)(e + 1);
@@ -1356,9 +1327,9 @@ static inline void put_len_record(gw_enc *e, uint32_t number,
 
 /* Writes one value of f. Absent singular fields are the caller's to skip:
  * whatever is given is written, proto3 defaults included. A value of a
- * type gw_value_assignable refuses is written as the field's zero value,
+ * type gw_dynmsg_value_assignable refuses is written as the field's zero value,
  * never read as the wrong union member. Group fields are not written. */
-void gw_enc_value(gw_enc *e, const gw_field *f, const gw_value *v) {
+void gw_dynmsg_enc_value(gw_enc *e, const gw_field *f, const gw_value *v) {
   if (!e || !f || !v)
     return;
   gw_ftype t = f->type;
@@ -1386,8 +1357,8 @@ void gw_enc_value(gw_enc *e, const gw_field *f, const gw_value *v) {
   put_len_record(e, f->number, data, len);
 }
 
-void gw_enc_repeated(gw_enc *e, const gw_field *df, const gw_msg *src,
-                     const gw_field *sf) {
+void gw_dynmsg_enc_repeated(gw_enc *e, const gw_field *df, const gw_msg *src,
+                            const gw_field *sf) {
   if (!e || !df)
     return;
   /* the source's occurrences found once, not once per element */
@@ -1400,7 +1371,7 @@ void gw_enc_repeated(gw_enc *e, const gw_field *df, const gw_msg *src,
   if (!(df->repeated && df->packed && is_scalar_numeric(df->type))) {
     for (uint32_t i = 0; i < n; i++) {
       value_of(sf, &o[i], &v);
-      gw_enc_value(e, df, &v);
+      gw_dynmsg_enc_value(e, df, &v);
     }
     return;
   }
@@ -1427,18 +1398,18 @@ void gw_enc_repeated(gw_enc *e, const gw_field *df, const gw_msg *src,
   e->len += more;
 }
 
-void gw_enc_message(gw_enc *e, const gw_field *f, const gw_enc *sub) {
+void gw_dynmsg_enc_message(gw_enc *e, const gw_field *f, const gw_enc *sub) {
   if (!e || !f)
     return;
   put_len_record(e, f->number, sub ? sub->buf : NULL, sub ? sub->len : 0);
 }
 
-void gw_enc_raw(gw_enc *e, const uint8_t *data, size_t len) {
+void gw_dynmsg_enc_raw(gw_enc *e, const uint8_t *data, size_t len) {
   if (e && len)
     put_bytes(e, data, len);
 }
 
-const uint8_t *gw_enc_data(const gw_enc *e, size_t *len) {
+const uint8_t *gw_dynmsg_enc_data(const gw_enc *e, size_t *len) {
   if (!e || !e->buf) {
     *len = 0;
     return empty_bytes;
@@ -1462,7 +1433,7 @@ static const char *from_str(gw_ftype from, const gw_message *from_msg,
   tmp.message = from_msg;
   tmp.enum_type = from_enum;
   tmp.repeated = from_repeated;
-  return gw_field_type_str(&tmp, buf, len);
+  return gw_registry_field_type_str(&tmp, buf, len);
 }
 
 static int map_entries_match(const gw_message *a, const gw_message *b) {
@@ -1486,9 +1457,9 @@ static int map_entries_match(const gw_message *a, const gw_message *b) {
  * another message when keys and values have the same types (the entries
  * are forwarded as they are). bool goes only to bool, and bytes do not go
  * into a string (they may not be UTF-8). */
-int gw_value_assignable(gw_ftype from, const gw_message *from_msg,
-                        const gw_enum *from_enum, int from_repeated,
-                        const gw_field *to, char *err, size_t errlen) {
+int gw_dynmsg_value_assignable(gw_ftype from, const gw_message *from_msg,
+                               const gw_enum *from_enum, int from_repeated,
+                               const gw_field *to, char *err, size_t errlen) {
   char fb[300], tb[300];
   const char *why = NULL;
   if (!to) {
@@ -1534,6 +1505,6 @@ int gw_value_assignable(gw_ftype from, const gw_message *from_msg,
   if (errlen)
     snprintf(err, errlen, "%s cannot be written into %s: %s",
              from_str(from, from_msg, from_enum, from_repeated, fb, sizeof(fb)),
-             gw_field_type_str(to, tb, sizeof(tb)), why);
+             gw_registry_field_type_str(to, tb, sizeof(tb)), why);
   return -1;
 }

@@ -1,4 +1,4 @@
-/* sagalog.h (gateway, private): the durable saga log.
+/* sagalog.h (gateway/saga): the durable saga log.
  *
  * For flows with compensations the engine records, before acting on them,
  * a saga's start, each step's start and commit (with the request its
@@ -35,10 +35,10 @@ typedef enum gw_step_state {
   GW_STEP_COMPENSATION_FAILED = 4
 } gw_step_state;
 
-/* "RUNNING", "COMPENSATION_FAILED", ...; gw_saga_state_parse gives -1 for
+/* "RUNNING", "COMPENSATION_FAILED", ...; gw_sagalog_state_parse gives -1 for
  * an unknown name. */
-const char *gw_saga_state_name(gw_saga_state s);
-int gw_saga_state_parse(const char *name);
+const char *gw_sagalog_state_name(gw_saga_state s);
+int gw_sagalog_state_parse(const char *name);
 
 typedef enum gw_record_kind {
   GW_REC_SAGA_START, /* saga_id, flow, request (the client's request bytes) */

@@ -1,5 +1,5 @@
-/* yaml.h (gateway, private): a YAML document as a tree of nodes that keep
- * their line numbers, read with libyaml. Everything lives in one arena. */
+/* ynode.h (gateway/config, private): a YAML document as a tree of nodes that
+ * keep their line numbers, read with libyaml. Everything lives in one arena. */
 #ifndef GW_YAML_H
 #define GW_YAML_H
 
@@ -29,10 +29,10 @@ struct gw_ynode {
 /* Parses path. Returns the root node, or NULL after recording an error
  * (file:line: what libyaml said) in diag. Anchors and aliases are resolved;
  * duplicate keys in a map are errors. The tree lives in arena. */
-gw_ynode *gw_yaml_load(const char *path, bt_arena *arena, gw_diag *diag);
-/* As gw_yaml_load, from memory; name is used in messages. */
-gw_ynode *gw_yaml_parse(const char *name, const char *text, size_t len,
-                        bt_arena *arena, gw_diag *diag);
+gw_ynode *gw_ynode_load(const char *path, bt_arena *arena, gw_diag *diag);
+/* As gw_ynode_load, from memory; name is used in messages. */
+gw_ynode *gw_ynode_parse(const char *name, const char *text, size_t len,
+                         bt_arena *arena, gw_diag *diag);
 /* The value for key in a map node, or NULL. */
 gw_ynode *gw_ynode_get(const gw_ynode *map, const char *key);
 /* "map", "sequence" or "scalar", for messages. */

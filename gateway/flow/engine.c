@@ -13,7 +13,11 @@
 
 #include <baton/status.h>
 
-#include "gateway.h"
+#include "flow.h"
+
+#include "core/core.h"
+#include "proxy/proxy.h"
+#include "saga/saga.h"
 
 typedef struct gw_run gw_run;
 
@@ -164,31 +168,31 @@ static void encode_whole(gw_enc *enc, const gw_field *target,
                          const gw_msg *msg) {
   /* The message's own bytes, copied once (a NULL message encodes empty). */
   gw_value v = {.type = GW_TYPE_MESSAGE, .v.msg = msg};
-  gw_enc_value(enc, target, &v);
+  gw_dynmsg_enc_value(enc, target, &v);
 }
 
 static void encode_path(gw_run *run, const gw_map_entry *e, gw_enc *enc) {
   gw_expr_ctx ctx = ctx_of(run);
   const gw_msg *parent =
-      gw_path_parent(&e->path, &ctx, &run->flow->env, run->arena);
+      gw_expr_path_parent(&e->path, &ctx, &run->flow->env, run->arena);
   if (e->path.n == 0) { /* a whole step response or the request */
     encode_whole(enc, e->target, parent);
     return;
   }
   const gw_field *sf = e->path.fields[e->path.n - 1];
   if (sf->repeated) {
-    gw_enc_repeated(enc, e->target, parent, sf);
+    gw_dynmsg_enc_repeated(enc, e->target, parent, sf);
     return;
   }
-  if (gw_msg_count(parent, sf) == 0 && sf->has_presence)
+  if (gw_dynmsg_count(parent, sf) == 0 && sf->has_presence)
     return; /* absent stays absent */
   gw_value v;
-  gw_msg_get(parent, sf, 0, &v);
+  gw_dynmsg_get(parent, sf, 0, &v);
   if (sf->type == GW_TYPE_MESSAGE) {
     encode_whole(enc, e->target, v.v.msg);
     return;
   }
-  gw_enc_value(enc, e->target, &v);
+  gw_dynmsg_enc_value(enc, e->target, &v);
 }
 
 static void encode_mapping(gw_run *run, const gw_mapping *m, gw_enc *enc) {
@@ -196,12 +200,12 @@ static void encode_mapping(gw_run *run, const gw_mapping *m, gw_enc *enc) {
     const gw_map_entry *e = &m->entries[i];
     switch (e->kind) {
     case GW_SRC_LITERAL:
-      gw_enc_value(enc, e->target, &e->literal);
+      gw_dynmsg_enc_value(enc, e->target, &e->literal);
       break;
     case GW_SRC_NESTED: {
-      gw_enc *sub = gw_enc_new(run->arena);
+      gw_enc *sub = gw_dynmsg_enc_new(run->arena);
       encode_mapping(run, e->nested, sub);
-      gw_enc_message(enc, e->target, sub);
+      gw_dynmsg_enc_message(enc, e->target, sub);
       break;
     }
     case GW_SRC_PATH:
@@ -238,7 +242,7 @@ static void render_value(const gw_value *v, const gw_field *f, char *out,
     snprintf(out, cap, "%g", v->v.d);
     break;
   case GW_TYPE_ENUM: {
-    const char *name = gw_enum_name(f->enum_type, (int32_t)v->v.i);
+    const char *name = gw_registry_enum_name(f->enum_type, (int32_t)v->v.i);
     if (name)
       snprintf(out, cap, "%s", name);
     else
@@ -278,14 +282,14 @@ static void render_template(gw_run *run, const gw_template *t, char *buf,
       continue;
     }
     const gw_msg *parent =
-        gw_path_parent(&p->path, &ctx, &run->flow->env, run->arena);
+        gw_expr_path_parent(&p->path, &ctx, &run->flow->env, run->arena);
     const gw_field *f = p->path.fields[p->path.n - 1];
     char vbuf[256];
     if (f->repeated) {
-      snprintf(vbuf, sizeof(vbuf), "[%zu items]", gw_msg_count(parent, f));
+      snprintf(vbuf, sizeof(vbuf), "[%zu items]", gw_dynmsg_count(parent, f));
     } else {
       gw_value v;
-      gw_msg_get(parent, f, 0, &v);
+      gw_dynmsg_get(parent, f, 0, &v);
       render_value(&v, f, vbuf, sizeof(vbuf));
     }
     append(buf, cap, &len, vbuf, strlen(vbuf));
@@ -394,14 +398,14 @@ static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
   if (code == BT_GRPC_OK) {
     char err[256];
     gw_msg *resp = NULL;
-    gw_decode_limits lim = decode_limits(run->w->gw->cfg, sc->resp_len);
+    gw_decode_limits lim = decode_limits(run->w->cfg, sc->resp_len);
     if (!sc->got_resp) {
       code = BT_GRPC_INTERNAL;
       snprintf(msg, sizeof(msg), "step '%s': the backend sent no response",
                node->name);
-    } else if (gw_msg_decode(run->arena, node->method->output, sc->resp,
-                             sc->resp_len, &lim, &resp, err,
-                             sizeof(err)) != 0) {
+    } else if (gw_dynmsg_decode(run->arena, node->method->output, sc->resp,
+                                sc->resp_len, &lim, &resp, err,
+                                sizeof(err)) != 0) {
       code = BT_GRPC_INTERNAL;
       snprintf(msg, sizeof(msg), "step '%s': invalid response: %s", node->name,
                err);
@@ -448,9 +452,9 @@ static const bt_client_callbacks step_cbs = {
 /* The compensation's request as it would be sent now (the step's own
  * response reads as empty until it is in). */
 static void compute_comp_request(gw_run *run, const gw_node *node) {
-  gw_enc *enc = gw_enc_new(run->arena);
+  gw_enc *enc = gw_dynmsg_enc_new(run->arena);
   encode_mapping(run, node->comp->request, enc);
-  const uint8_t *bytes = gw_enc_data(enc, &run->comp_len[node->slot]);
+  const uint8_t *bytes = gw_dynmsg_enc_data(enc, &run->comp_len[node->slot]);
   run->comp_req[node->slot] = (uint8_t *)bytes;
 }
 
@@ -509,7 +513,7 @@ static void send_step(gw_run *run, const gw_node *node) {
       (timeout == 0 || (int64_t)node->timeout_ms * 1000000 < timeout))
     timeout = (int64_t)node->timeout_ms * 1000000;
   bt_channel *ch =
-      run->w->stopping ? NULL : gw_upstreams_pick(run->w->up, node->backend);
+      run->w->stopping ? NULL : gw_upstream_pick(run->w->up, node->backend);
   if (!ch) {
     char msg[256];
     snprintf(msg, sizeof(msg), "step '%s': backend has no usable endpoint",
@@ -517,10 +521,10 @@ static void send_step(gw_run *run, const gw_node *node) {
     finish(run, BT_GRPC_UNAVAILABLE, msg);
     return;
   }
-  gw_enc *enc = gw_enc_new(run->arena);
+  gw_enc *enc = gw_dynmsg_enc_new(run->arena);
   encode_mapping(run, node->request, enc);
   size_t len;
-  const uint8_t *bytes = gw_enc_data(enc, &len);
+  const uint8_t *bytes = gw_dynmsg_enc_data(enc, &len);
   /* A saga's calls carry its id and the step for backends to deduplicate. */
   bt_metadata *md =
       run->saga ? gw_saga_metadata(run->md, run->saga_id, node->name, 0) : NULL;
@@ -566,10 +570,10 @@ static void completed_logged(void *ud, int err) {
 }
 
 static void respond(gw_run *run) {
-  gw_enc *enc = gw_enc_new(run->arena);
+  gw_enc *enc = gw_dynmsg_enc_new(run->arena);
   encode_mapping(run, run->flow->response, enc);
   size_t len;
-  const uint8_t *bytes = gw_enc_data(enc, &len);
+  const uint8_t *bytes = gw_dynmsg_enc_data(enc, &len);
   if (run->saga) {
     /* Every step committed: the saga's end is durable before the client
      * hears of it, and nothing will be compensated from here on. */
@@ -649,7 +653,7 @@ static void start_saga(gw_run *run, const uint8_t *request, size_t len) {
   /* 128 random bits from the kernel: replicas sharing a log never pick the
    * same id (rand() seeded by time and pid would, in containers). */
   do {
-    gw_random_hex(run->saga_id, 32);
+    gw_ids_random_hex(run->saga_id, 32);
   } while (!gw_saga_live_add(run->saga_id));
   gw_saga_record rec = {.kind = GW_REC_SAGA_START,
                         .saga_id = run->saga_id,
@@ -673,8 +677,8 @@ static void client_cancelled(bt_call *call, void *ud) {
   finish(run, BT_GRPC_CANCELLED, NULL);
 }
 
-void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
-                    const void *handlers, void *ud) {
+void gw_engine_invoke(bt_call *call, const ProtobufCMessage *req,
+                      const void *handlers, void *ud) {
   (void)req;
   (void)ud;
   const gw_flow *flow = handlers;
@@ -694,11 +698,11 @@ void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
 
   size_t len;
   const uint8_t *bytes = bt_call_request_bytes(call, &len);
-  gw_decode_limits lim = decode_limits(w->gw->cfg, len);
+  gw_decode_limits lim = decode_limits(w->cfg, len);
   char err[256];
   gw_msg *request = NULL;
-  int rv = gw_msg_decode(arena, flow->method->input, bytes, len, &lim, &request,
-                         err, sizeof(err));
+  int rv = gw_dynmsg_decode(arena, flow->method->input, bytes, len, &lim,
+                            &request, err, sizeof(err));
   if (rv != 0) {
     char msg[320];
     if (rv == -2)
@@ -729,10 +733,10 @@ void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
     bt_timer_start(run->deadline_timer,
                    left > 0 ? (uint64_t)(left + 999999) / 1000000 : 0);
   }
-  run->md = gw_forward_metadata(w->gw->cfg, call, run->arena);
+  run->md = gw_forward_metadata(w->cfg, call, run->arena);
   bt_call_on_cancel(call, client_cancelled, run);
   push(run, &flow->body);
-  if (flow->saga && w->gw->log) {
+  if (flow->saga && w->sagas) {
     start_saga(run, bytes, len);
     return;
   }

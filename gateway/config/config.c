@@ -223,7 +223,7 @@ static int parse_int(const char *s, int64_t *v) {
   return 0;
 }
 
-int gw_parse_duration_ms(const char *s, uint32_t *ms) {
+int gw_config_parse_duration_ms(const char *s, uint32_t *ms) {
   uint64_t v;
   if (!s || parse_duration(s, &v) != 0 || v > UINT32_MAX)
     return -1;
@@ -231,7 +231,7 @@ int gw_parse_duration_ms(const char *s, uint32_t *ms) {
   return 0;
 }
 
-int gw_parse_size(const char *s, uint32_t *bytes) {
+int gw_config_parse_size(const char *s, uint32_t *bytes) {
   uint64_t v;
   if (!s || parse_size(s, &v) != 0 || v > UINT32_MAX)
     return -1;
@@ -244,8 +244,8 @@ static int is_host_char(char c) {
          (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
-int gw_parse_hostport(const char *s, bt_arena *arena, const char **host,
-                      int *port) {
+int gw_config_parse_hostport(const char *s, bt_arena *arena, const char **host,
+                             int *port) {
   if (!s)
     return -1;
   const char *h, *colon;
@@ -575,7 +575,7 @@ static void listen_address(cfg *g, const keydef *d, const gw_ynode *key,
   const char *s = scalar_text(g, "address", where, "host:port", val);
   if (!s)
     return;
-  if (gw_parse_hostport(s, g->arena, &l->host, &l->port) != 0) {
+  if (gw_config_parse_hostport(s, g->arena, &l->host, &l->port) != 0) {
     l->host = NULL;
     gw_diag_error(g->diag, g->file, val->line,
                   "'address'%s must be host:port or [v6]:port, got '%s'", where,
@@ -761,7 +761,7 @@ static void endpoints_key(cfg *g, const keydef *d, const gw_ynode *key,
     if (!s)
       continue;
     gw_endpoint *e = &b->endpoints[b->n_endpoints];
-    if (gw_parse_hostport(s, g->arena, &e->host, &e->port) != 0 ||
+    if (gw_config_parse_hostport(s, g->arena, &e->host, &e->port) != 0 ||
         e->port == 0) {
       gw_diag_error(g->diag, g->file, item->line,
                     "endpoint '%s'%s must be host:port or [v6]:port with a "
@@ -919,7 +919,10 @@ static void check_routes(cfg *g) {
       r->timeout_ms = c->route_timeout_ms;
       r->timeout_is_default = 1;
     }
-    if (r->backend && !gw_config_backend(c, r->backend)) {
+    const gw_backend_config *b = gw_config_backend(c, r->backend);
+    if (b) /* resolved once here, not per request */
+      r->backend_index = (size_t)(b - c->backends);
+    else if (r->backend) {
       char hint[96];
       did_you_mean(hint, sizeof(hint), r->backend, strlen(r->backend), names,
                    c->n_backends);
@@ -1056,7 +1059,7 @@ gw_config *gw_config_from_yaml(const char *path, gw_ynode *root,
 }
 
 gw_config *gw_config_load(const char *path, bt_arena *arena, gw_diag *diag) {
-  gw_ynode *root = gw_yaml_load(path, arena, diag);
+  gw_ynode *root = gw_ynode_load(path, arena, diag);
   if (!root)
     return NULL;
   return build(path, root, arena, diag, 0);
@@ -1064,7 +1067,7 @@ gw_config *gw_config_load(const char *path, bt_arena *arena, gw_diag *diag) {
 
 gw_config *gw_config_load_partial(const char *path, bt_arena *arena,
                                   gw_diag *diag) {
-  gw_ynode *root = gw_yaml_load(path, arena, diag);
+  gw_ynode *root = gw_ynode_load(path, arena, diag);
   if (!root)
     return NULL;
   return build(path, root, arena, diag, 1);

@@ -11,6 +11,7 @@
  * are sparse), since the decoder asks for one per tag it reads. After load
  * nothing is written, so every worker shares the registry without locks. */
 #include "registry.h"
+#include "msglayout.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,12 +24,8 @@
 
 #include "google/protobuf/descriptor.pb-c.h"
 
-/* dynmsg.c keeps an empty instance of every message type here (what
- * gw_msg_get gives for an absent sub-message). It is made at load so the
- * registry stays read-only afterwards; dynmsg.c owns its layout. */
-size_t gw_dynmsg_empty_size_(void);
-void gw_dynmsg_empty_init_(void *storage, const gw_message *type);
-const void *gw_registry_empty_msg_(const gw_message *m);
+/* What an empty message's data points at (its length is 0). */
+static const uint8_t empty_data[1];
 
 #define MAX_FIELD_NUMBER 536870911u /* 2^29 - 1 */
 /* A file this big is not a descriptor set (protobuf's own are < 1 MiB). */
@@ -43,7 +40,7 @@ typedef struct msg_impl {
   const gw_field **by_name;   /* fields sorted by name */
   const gw_field **by_number; /* sorted by number (pub.dense_by_number is
                                  the table, when the numbers allow one) */
-  const void *empty;          /* dynmsg's empty instance */
+  struct gw_msg empty;        /* this type with no field set */
 } msg_impl;
 
 /* Open addressing, linear probing, power-of-two capacity; keys live in
@@ -474,12 +471,9 @@ static int build(builder *b, const Google__Protobuf__FileDescriptorSet *set,
                   "value = 2",
                   m->full_name);
   }
-  size_t esize = gw_dynmsg_empty_size_();
-  for (size_t i = 0; i < n_msgs; i++) {
-    void *storage = bt_arena_calloc(r->arena, esize);
-    gw_dynmsg_empty_init_(storage, &r->msgs[i].pub);
-    r->msgs[i].empty = storage;
-  }
+  for (size_t i = 0; i < n_msgs; i++)
+    r->msgs[i].empty =
+        (struct gw_msg){.type = &r->msgs[i].pub, .data = empty_data};
   return build_methods(b, set);
 }
 
@@ -599,11 +593,11 @@ static const msg_impl *impl_of(const gw_message *m) {
   return (const msg_impl *)m;
 }
 
-const void *gw_registry_empty_msg_(const gw_message *m) {
-  return impl_of(m)->empty;
+const struct gw_msg *gw_registry_empty_message(const gw_message *m) {
+  return &impl_of(m)->empty;
 }
 
-const gw_field *gw_message_field(const gw_message *m, const char *name) {
+const gw_field *gw_registry_field(const gw_message *m, const char *name) {
   if (!m || !name)
     return NULL;
   const msg_impl *mi = impl_of(m);
@@ -621,8 +615,8 @@ const gw_field *gw_message_field(const gw_message *m, const char *name) {
   return NULL;
 }
 
-const gw_field *gw_message_field_by_number(const gw_message *m,
-                                           uint32_t number) {
+const gw_field *gw_registry_field_by_number(const gw_message *m,
+                                            uint32_t number) {
   if (m->dense_by_number)
     return number < m->n_dense ? m->dense_by_number[number] : NULL;
   const msg_impl *mi = impl_of(m);
@@ -640,7 +634,8 @@ const gw_field *gw_message_field_by_number(const gw_message *m,
   return NULL;
 }
 
-int gw_enum_value(const gw_enum *e, const char *name, int32_t *number) {
+int gw_registry_enum_value(const gw_enum *e, const char *name,
+                           int32_t *number) {
   if (!e || !name)
     return -1;
   for (size_t i = 0; i < e->n_values; i++) {
@@ -653,7 +648,7 @@ int gw_enum_value(const gw_enum *e, const char *name, int32_t *number) {
   return -1;
 }
 
-const char *gw_enum_name(const gw_enum *e, int32_t number) {
+const char *gw_registry_enum_name(const gw_enum *e, int32_t number) {
   if (!e)
     return NULL;
   for (size_t i = 0; i < e->n_values; i++)
@@ -689,7 +684,8 @@ static const char *elem_str(const gw_field *f, char *buf, size_t len) {
   return buf;
 }
 
-const char *gw_field_type_str(const gw_field *f, char *buf, size_t len) {
+const char *gw_registry_field_type_str(const gw_field *f, char *buf,
+                                       size_t len) {
   if (!len)
     return buf;
   if (!f) {

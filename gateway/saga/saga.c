@@ -12,7 +12,9 @@
 
 #include <baton/status.h>
 
-#include "gateway.h"
+#include "saga.h"
+
+#include "proxy/proxy.h"
 
 typedef struct comp_task comp_task;
 typedef struct compensation compensation;
@@ -42,6 +44,16 @@ struct compensation {
 };
 
 static void run_group(compensation *cp);
+
+typedef struct kept_sagas kept_sagas; /* read from the log, see below */
+
+struct gw_sagas {
+  const gw_config *cfg;
+  const gw_flows *flows;
+  gw_sagalog *log;
+  kept_sagas *recovered; /* claimed at open, for worker 0 */
+  bt_timer *takeover;    /* worker 0 with PostgreSQL */
+};
 
 /* ---- sagas this process is driving ----------------------------------
  * A lease takeover must not pick up a saga that is still running here: the
@@ -105,7 +117,7 @@ void gw_saga_log(gw_worker *w, const gw_saga_record *rec, gw_sagalog_done_fn fn,
       fn(ud, BT_ERR_CLOSED);
     return;
   }
-  gw_sagalog_append(w->gw->log, rec, w->loop, fn, ud);
+  gw_sagalog_append(w->sagas->log, rec, w->loop, fn, ud);
 }
 
 bt_metadata *gw_saga_metadata(const bt_metadata *base, const char *saga_id,
@@ -227,7 +239,7 @@ static void send_task(comp_task *t) {
     return;
   }
   t->attempts++;
-  bt_channel *ch = gw_upstreams_pick(cp->w->up, comp->backend);
+  bt_channel *ch = gw_upstream_pick(cp->w->up, comp->backend);
   if (!ch) {
     bt_status st = {.code = BT_GRPC_UNAVAILABLE,
                     .message = "backend has no usable endpoint"};
@@ -325,13 +337,13 @@ typedef struct kept_saga {
   size_t n_steps;
 } kept_saga;
 
-struct gw_recovered {
+struct kept_sagas {
   kept_saga *sagas;
   size_t n, cap;
 };
 
 static void keep_view(const gw_saga_view *s, void *ud) {
-  gw_recovered *r = ud;
+  kept_sagas *r = ud;
   if (r->n == r->cap) {
     r->cap = r->cap ? r->cap * 2 : 16;
     r->sagas = bt_realloc(r->sagas, r->cap * sizeof(*r->sagas));
@@ -356,7 +368,7 @@ static void keep_view(const gw_saga_view *s, void *ud) {
   }
 }
 
-static void recovered_free(gw_recovered *r) {
+static void recovered_free(kept_sagas *r) {
   if (!r)
     return;
   for (size_t i = 0; i < r->n; i++) {
@@ -378,7 +390,7 @@ static void recovered_free(gw_recovered *r) {
 static void compensate_kept(gw_worker *w, const kept_saga *k) {
   if (!gw_saga_live_add(k->saga_id))
     return;
-  const gw_flow *flow = gw_flows_find(&w->gw->flows, k->flow);
+  const gw_flow *flow = gw_flow_find(w->sagas->flows, k->flow);
   if (!flow) {
     fprintf(stderr,
             "baton-gateway: ERROR saga %s: flow %s is no longer configured; "
@@ -418,45 +430,26 @@ static void compensate_kept(gw_worker *w, const kept_saga *k) {
   fprintf(stderr,
           "baton-gateway: recovering saga %s (%s, was %s): compensating %zu "
           "step%s\n",
-          k->saga_id, k->flow, gw_saga_state_name(k->state), n,
+          k->saga_id, k->flow, gw_sagalog_state_name(k->state), n,
           n == 1 ? "" : "s");
   gw_saga_compensate(w, flow, k->saga_id, in, n);
   bt_free(in);
 }
 
-int gw_saga_claim_own(gw_gateway *gw) {
-  gw->recovered = bt_calloc(1, sizeof(*gw->recovered));
-  return gw_sagalog_claim_unfinished(gw->log, keep_view, gw->recovered);
-}
-
-void gw_saga_recover_claimed(gw_worker *w) {
-  gw_recovered *r = w->gw->recovered;
-  w->gw->recovered = NULL;
-  for (size_t i = 0; r && i < r->n; i++)
-    compensate_kept(w, &r->sagas[i]);
-  recovered_free(r);
-}
-
-void gw_saga_recovered_free(gw_gateway *gw) {
-  recovered_free(gw->recovered);
-  gw->recovered = NULL;
-}
-
 /* The periodic lease takeover (PostgreSQL). The claim also renews this
  * gateway's own rows, which may be running here right now: only sagas that
  * belonged to another owner before the claim are taken over. */
-void gw_saga_recover(gw_worker *w) {
-  if (!w->gw->log)
-    return;
-  gw_recovered before = {0}, claimed = {0};
-  int rv = gw_sagalog_list(w->gw->log, GW_SAGA_RUNNING, keep_view, &before);
+static void recover_foreign(gw_worker *w) {
+  gw_sagalog *log = w->sagas->log;
+  kept_sagas before = {0}, claimed = {0};
+  int rv = gw_sagalog_list(log, GW_SAGA_RUNNING, keep_view, &before);
   if (rv >= 0)
-    rv = gw_sagalog_list(w->gw->log, GW_SAGA_COMPENSATING, keep_view, &before);
+    rv = gw_sagalog_list(log, GW_SAGA_COMPENSATING, keep_view, &before);
   if (rv >= 0)
-    rv = gw_sagalog_claim_unfinished(w->gw->log, keep_view, &claimed);
+    rv = gw_sagalog_claim_unfinished(log, keep_view, &claimed);
   if (rv < 0)
     fprintf(stderr, "baton-gateway: cannot read the saga log for takeover\n");
-  const char *self = w->gw->cfg->saga_owner;
+  const char *self = w->sagas->cfg->saga_owner;
   for (size_t i = 0; rv >= 0 && i < claimed.n; i++) {
     const kept_saga *k = &claimed.sagas[i];
     int foreign = 0;
@@ -467,9 +460,78 @@ void gw_saga_recover(gw_worker *w) {
     if (foreign)
       compensate_kept(w, k);
   }
-  gw_recovered *b = bt_calloc(1, sizeof(*b)), *c = bt_calloc(1, sizeof(*c));
+  kept_sagas *b = bt_calloc(1, sizeof(*b)), *c = bt_calloc(1, sizeof(*c));
   *b = before;
   *c = claimed;
   recovered_free(b);
   recovered_free(c);
+}
+
+/* ---- the process's sagas --------------------------------------------- */
+
+gw_sagalog_opts gw_saga_log_opts(const gw_config *cfg) {
+  gw_sagalog_opts o = {.sqlite_path = cfg->saga_sqlite,
+                       .postgres = cfg->saga_postgres,
+                       .owner = cfg->saga_owner,
+                       .lease_ms = cfg->saga_lease_ms,
+                       .group_commit_us = cfg->saga_group_commit_us};
+  return o;
+}
+
+gw_sagas *gw_saga_open(const gw_config *cfg, const gw_flows *flows, char *err,
+                       size_t errlen) {
+  gw_sagalog_opts so = gw_saga_log_opts(cfg);
+  gw_sagalog *log = gw_sagalog_open(&so, err, errlen);
+  if (!log)
+    return NULL;
+  gw_sagas *s = bt_calloc(1, sizeof(*s));
+  s->cfg = cfg;
+  s->flows = flows;
+  s->log = log;
+  s->recovered = bt_calloc(1, sizeof(*s->recovered));
+  if (gw_sagalog_claim_unfinished(log, keep_view, s->recovered) < 0)
+    fprintf(stderr, "baton-gateway: cannot read the saga log for "
+                    "recovery\n");
+  return s;
+}
+
+void gw_saga_close(gw_sagas *s) {
+  if (!s)
+    return;
+  gw_sagalog_close(s->log);
+  recovered_free(s->recovered);
+  bt_free(s);
+}
+
+static void takeover_tick(void *ud) {
+  gw_worker *w = ud;
+  recover_foreign(w);
+  bt_timer_start(w->sagas->takeover, w->sagas->cfg->saga_lease_ms);
+}
+
+void gw_saga_worker_start(gw_worker *w) {
+  gw_sagas *s = w->sagas;
+  gw_sagalog_attach_loop(s->log, w->loop);
+  if (w->index != 0)
+    return;
+  /* Sagas a crash left unfinished (claimed before serving). */
+  kept_sagas *r = s->recovered;
+  s->recovered = NULL;
+  for (size_t i = 0; r && i < r->n; i++)
+    compensate_kept(w, &r->sagas[i]);
+  recovered_free(r);
+  if (s->cfg->saga_postgres) {
+    /* PostgreSQL: sagas of gateways whose lease ran out become ours. */
+    s->takeover = bt_timer_new(w->loop, takeover_tick, w);
+    bt_timer_start(s->takeover, s->cfg->saga_lease_ms);
+  }
+}
+
+void gw_saga_worker_stop(gw_worker *w) {
+  gw_sagas *s = w->sagas;
+  if (w->index == 0) {
+    bt_timer_free(s->takeover);
+    s->takeover = NULL;
+  }
+  gw_sagalog_detach_loop(s->log, w->loop);
 }

@@ -1,4 +1,5 @@
-/* flow.h (gateway, private): flows compiled into plans.
+/* flow.h (gateway/flow): the folder's contract — flows compiled into plans
+ * (flow.c, over expressions: expr.h) and the engine that runs them (engine.c).
  *
  * At load every flow in the config is checked against the descriptors
  * (methods exist, mapped fields exist with assignable types, references
@@ -11,13 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <baton/arena.h>
+#include <baton/baton.h>
 
-#include "config.h"
-#include "diag.h"
-#include "dynmsg.h"
+#include "config/config.h"
 #include "expr.h"
-#include "registry.h"
+#include "proto/proto.h"
 
 typedef struct gw_mapping gw_mapping;
 
@@ -118,11 +117,16 @@ typedef struct gw_flows {
 } gw_flows;
 
 /* The flow serving method name ("pkg.Service/Method"), or NULL. */
-const gw_flow *gw_flows_find(const gw_flows *flows, const char *name);
+const gw_flow *gw_flow_find(const gw_flows *flows, const char *name);
 
 /* Compiles every flow of cfg against reg. Errors go to diag (file:line);
  * returns the number of errors. Memory comes from arena. */
-int gw_flows_compile(const gw_config *cfg, const gw_registry *reg,
-                     bt_arena *arena, gw_flows *out, gw_diag *diag);
+int gw_flow_compile_all(const gw_config *cfg, const gw_registry *reg,
+                        bt_arena *arena, gw_flows *out, gw_diag *diag);
+
+/* engine.c: serves a flow's client-facing method on the calling worker
+ * (see core.h). handlers is the gw_flow; ud is unused. */
+void gw_engine_invoke(bt_call *call, const ProtobufCMessage *req,
+                      const void *handlers, void *ud);
 
 #endif

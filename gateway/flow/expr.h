@@ -1,4 +1,4 @@
-/* expr.h (gateway, private): the condition language of flows, a documented
+/* expr.h (gateway/flow, private): the condition language of flows, a documented
  * subset of CEL. Parsed and type-checked at load against the message types
  * of the names in scope; evaluated per request without any name lookup.
  *
@@ -25,8 +25,7 @@
 
 #include <baton/arena.h>
 
-#include "dynmsg.h"
-#include "registry.h"
+#include "proto/proto.h"
 
 typedef struct gw_expr gw_expr;
 
@@ -64,12 +63,13 @@ typedef struct gw_path {
 /* Resolves src as a path against env. Returns 0, or -1 with the reason in
  * err ("unknown field 'totl' in shop.v1.Order"). A path of just a root name
  * (n = 0) is the whole message. */
-int gw_path_compile(bt_arena *arena, const char *src, const gw_expr_env *env,
-                    gw_path *out, char *err, size_t errlen);
+int gw_expr_path_compile(bt_arena *arena, const char *src,
+                         const gw_expr_env *env, gw_path *out, char *err,
+                         size_t errlen);
 /* The message holding the path's last field (walking singular messages;
  * absent ones read as empty), or the root itself when n = 0. Never NULL:
  * unset roots read as empty messages of their type (made in arena). */
-const gw_msg *gw_path_parent(const gw_path *p, const gw_expr_ctx *ctx,
-                             const gw_expr_env *env, bt_arena *arena);
+const gw_msg *gw_expr_path_parent(const gw_path *p, const gw_expr_ctx *ctx,
+                                  const gw_expr_env *env, bt_arena *arena);
 
 #endif

@@ -1,7 +1,7 @@
 /* sagalog.c: the saga log's common part: the append queue, the writer
  * thread that group-commits it, completions delivered to each caller's
  * loop, and the blocking reads, over one of two backends
- * (sagalog_sqlite.c, sagalog_pg.c; see sagalog_backend.h).
+ * (sagalog_sqlite.c, sagalog_pg.c; see sagalog_store.h).
  *
  * Group commit: appends only queue a copy of the record. One writer thread
  * per log waits for the first record, then up to group_commit_us for more,
@@ -25,7 +25,8 @@
 #include <baton/alloc.h>
 #include <baton/error.h>
 
-#include "sagalog_backend.h"
+#include "sagalog_store.h"
+#include "sagaview.h"
 
 /* Stop waiting for more records once this many are queued. */
 #define SAGALOG_BATCH_HINT 1024
@@ -82,14 +83,14 @@ static const char *const saga_state_names[] = {"RUNNING", "COMPENSATING",
                                                "COMPLETED", "COMPENSATED",
                                                "COMPENSATION_FAILED"};
 
-const char *gw_saga_state_name(gw_saga_state s) {
+const char *gw_sagalog_state_name(gw_saga_state s) {
   if ((int)s < 0 ||
       (size_t)s >= sizeof(saga_state_names) / sizeof(saga_state_names[0]))
     return "UNKNOWN";
   return saga_state_names[s];
 }
 
-int gw_saga_state_parse(const char *name) {
+int gw_sagalog_state_parse(const char *name) {
   if (!name)
     return -1;
   for (size_t i = 0; i < sizeof(saga_state_names) / sizeof(saga_state_names[0]);
@@ -97,12 +98,6 @@ int gw_saga_state_parse(const char *name) {
     if (strcmp(name, saga_state_names[i]) == 0)
       return (int)i;
   return -1;
-}
-
-int64_t gw_sagalog_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t mono_ns(void) {
@@ -117,109 +112,6 @@ static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
   struct timespec ts = {.tv_sec = deadline_ns / 1000000000,
                         .tv_nsec = deadline_ns % 1000000000};
   pthread_cond_timedwait(cv, mu, &ts);
-}
-
-/* ---- views ------------------------------------------------------------- */
-
-void sagalog_views_init(sagalog_views *v,
-                        void (*fn)(const gw_saga_view *s, void *ud), void *ud) {
-  memset(v, 0, sizeof(*v));
-  v->fn = fn;
-  v->ud = ud;
-}
-
-/* A copy of a blob that stays non-NULL when empty, so "present but empty"
- * and "absent" stay apart. */
-static uint8_t *blob_dup(const uint8_t *p, size_t len) {
-  if (!p)
-    return NULL;
-  uint8_t *c = bt_malloc(len ? len : 1);
-  if (len)
-    memcpy(c, p, len);
-  return c;
-}
-
-static char *str_dup(const char *s, size_t len) {
-  return bt_strndup(s ? s : "", s ? len : 0);
-}
-
-static void views_drop_cur(sagalog_views *v) {
-  if (!v->open)
-    return;
-  bt_free((char *)v->cur.saga_id);
-  bt_free((char *)v->cur.flow);
-  bt_free((uint8_t *)v->cur.request);
-  bt_free((char *)v->cur.owner);
-  for (size_t i = 0; i < v->cur.n_steps; i++) {
-    bt_free((char *)v->steps[i].name);
-    bt_free((uint8_t *)v->steps[i].comp_request);
-  }
-  memset(&v->cur, 0, sizeof(v->cur));
-  v->open = 0;
-}
-
-static void views_emit(sagalog_views *v) {
-  if (!v->open)
-    return;
-  v->cur.steps = v->cur.n_steps ? v->steps : NULL;
-  if (v->fn)
-    v->fn(&v->cur, v->ud);
-  v->count++;
-  views_drop_cur(v);
-}
-
-static uint32_t clamp_u32(int64_t x) {
-  return x < 0 ? 0 : x > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)x;
-}
-
-static int clamp_int(int64_t x) {
-  return x < -1000000 ? -1000000 : x > 1000000 ? 1000000 : (int)x;
-}
-
-void sagalog_views_row(sagalog_views *v, const sagalog_row *r) {
-  size_t cur_len = v->open ? strlen(v->cur.saga_id) : 0;
-  if (!v->open || cur_len != r->id_len ||
-      memcmp(v->cur.saga_id, r->id, r->id_len) != 0) {
-    views_emit(v);
-    v->open = 1;
-    v->cur.saga_id = str_dup(r->id, r->id_len);
-    v->cur.flow = str_dup(r->flow, r->flow_len);
-    v->cur.request = blob_dup(r->request, r->request_len);
-    v->cur.request_len = r->request ? r->request_len : 0;
-    /* Whatever an edited table holds must not become an out-of-range
-     * enum the engine indexes with. */
-    v->cur.state = (gw_saga_state)clamp_int(r->state);
-    v->cur.owner = str_dup(r->owner, r->owner_len);
-    v->cur.created_ms = r->created_ms;
-    v->cur.updated_ms = r->updated_ms;
-  }
-  if (!r->has_step)
-    return;
-  if (v->cur.n_steps == v->steps_cap) {
-    v->steps_cap = v->steps_cap ? v->steps_cap * 2 : 8;
-    v->steps = bt_realloc(v->steps, v->steps_cap * sizeof(*v->steps));
-  }
-  gw_saga_step_view *st = &v->steps[v->cur.n_steps++];
-  st->name = str_dup(r->step_name, r->step_name_len);
-  st->index = clamp_int(r->step_index);
-  st->state = (gw_step_state)clamp_int(r->step_state);
-  st->comp_request = blob_dup(r->comp_request, r->comp_request_len);
-  st->comp_request_len = r->comp_request ? r->comp_request_len : 0;
-  st->attempts = clamp_u32(r->attempts);
-}
-
-int sagalog_views_end(sagalog_views *v) {
-  views_emit(v);
-  int n = v->count;
-  sagalog_views_clear(v);
-  return n;
-}
-
-void sagalog_views_clear(sagalog_views *v) {
-  views_drop_cur(v);
-  bt_free(v->steps);
-  v->steps = NULL;
-  v->steps_cap = 0;
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -679,16 +571,16 @@ int gw_sagalog_list(gw_sagalog *log, int state,
   if (!log)
     return BT_ERR_INVAL;
   sagalog_views v;
-  sagalog_views_init(&v, fn, ud);
+  gw_sagaview_init(&v, fn, ud);
   pthread_mutex_lock(&log->read_mu);
   int rv = log->ops->read(log->be, state < 0 ? SAGALOG_ALL : SAGALOG_STATE,
                           state, &v);
   pthread_mutex_unlock(&log->read_mu);
   if (rv < 0) {
-    sagalog_views_clear(&v);
+    gw_sagaview_clear(&v);
     return rv;
   }
-  return sagalog_views_end(&v);
+  return gw_sagaview_end(&v);
 }
 
 int gw_sagalog_claim_unfinished(gw_sagalog *log,
@@ -697,17 +589,17 @@ int gw_sagalog_claim_unfinished(gw_sagalog *log,
   if (!log)
     return BT_ERR_INVAL;
   sagalog_views v;
-  sagalog_views_init(&v, fn, ud);
+  gw_sagaview_init(&v, fn, ud);
   pthread_mutex_lock(&log->read_mu);
   int rv = log->ops->claim(log->be);
   if (rv == 0)
     rv = log->ops->read(log->be, SAGALOG_UNFINISHED, -1, &v);
   pthread_mutex_unlock(&log->read_mu);
   if (rv < 0) {
-    sagalog_views_clear(&v);
+    gw_sagaview_clear(&v);
     return rv;
   }
-  return sagalog_views_end(&v);
+  return gw_sagaview_end(&v);
 }
 
 int gw_sagalog_renew(gw_sagalog *log) {

@@ -1,4 +1,4 @@
-/* diag.h (gateway, private): diagnostics collected while loading a config:
+/* diag.h (gateway/config): diagnostics collected while loading a config:
  * every error is kept as "file:line: message" so `--check` can print them
  * all, not just the first. */
 #ifndef GW_DIAG_H

@@ -1,4 +1,4 @@
-/* yaml.c: a YAML file as a tree of gw_ynode, built from libyaml's events.
+/* ynode.c: a YAML file as a tree of gw_ynode, built from libyaml's events.
  *
  * libyaml's event parser (not its document loader) is used so every node
  * keeps its own line and so this file decides the rules: one document,
@@ -7,7 +7,7 @@
  * file of nested aliases ("billion laughs") would still be an exponential
  * walk for the config checker: every alias counts as the whole subtree it
  * stands for, and the total and the depth are capped. */
-#include "yaml.h"
+#include "ynode.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libyaml.h> /* libyaml itself, see libyaml.h */
+#include <yaml.h> /* libyaml */
 
 #include <baton/alloc.h>
 
@@ -419,8 +419,8 @@ static void run_parser(yloader *ld, yaml_parser_t *p) {
   }
 }
 
-gw_ynode *gw_yaml_parse(const char *name, const char *text, size_t len,
-                        bt_arena *arena, gw_diag *diag) {
+gw_ynode *gw_ynode_parse(const char *name, const char *text, size_t len,
+                         bt_arena *arena, gw_diag *diag) {
   yloader ld;
   memset(&ld, 0, sizeof(ld));
   ld.name = name;
@@ -457,7 +457,7 @@ gw_ynode *gw_yaml_parse(const char *name, const char *text, size_t len,
   return ld.root;
 }
 
-gw_ynode *gw_yaml_load(const char *path, bt_arena *arena, gw_diag *diag) {
+gw_ynode *gw_ynode_load(const char *path, bt_arena *arena, gw_diag *diag) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     gw_diag_error(diag, path, 0, "cannot open: %s", strerror(errno));
@@ -500,7 +500,7 @@ gw_ynode *gw_yaml_load(const char *path, bt_arena *arena, gw_diag *diag) {
     len += (size_t)r;
   }
   close(fd);
-  gw_ynode *root = gw_yaml_parse(path, buf, len, arena, diag);
+  gw_ynode *root = gw_ynode_parse(path, buf, len, arena, diag);
   bt_free(buf);
   return root;
 

@@ -6,7 +6,7 @@
  * per call. */
 #include <stdio.h>
 
-#include "gateway.h"
+#include "proxy.h"
 
 typedef struct upstream_backend {
   bt_channel **channels; /* one per endpoint */
@@ -54,7 +54,7 @@ static bt_channel *open_channel(bt_loop *loop, const gw_backend_config *b,
   return ch;
 }
 
-gw_upstreams *gw_upstreams_new(bt_loop *loop, const gw_config *cfg) {
+gw_upstreams *gw_upstream_new(bt_loop *loop, const gw_config *cfg) {
   gw_upstreams *u = bt_calloc(1, sizeof(*u));
   u->n = cfg->n_backends;
   u->backends = bt_calloc(u->n ? u->n : 1, sizeof(*u->backends));
@@ -71,7 +71,7 @@ gw_upstreams *gw_upstreams_new(bt_loop *loop, const gw_config *cfg) {
   return u;
 }
 
-void gw_upstreams_free(gw_upstreams *u) {
+void gw_upstream_free(gw_upstreams *u) {
   if (!u)
     return;
   for (size_t i = 0; i < u->n; i++) {
@@ -83,7 +83,7 @@ void gw_upstreams_free(gw_upstreams *u) {
   bt_free(u);
 }
 
-bt_channel *gw_upstreams_pick(gw_upstreams *u, size_t backend) {
+bt_channel *gw_upstream_pick(gw_upstreams *u, size_t backend) {
   if (!u)
     return NULL; /* the worker is stopping */
   upstream_backend *ub = &u->backends[backend];

@@ -1,4 +1,4 @@
-/* sagalog_backend.h (gateway, private to sagalog*.c and its test): what the
+/* sagalog_store.h (gateway/saga, private to sagalog*.c and its test): what the
  * saga log's common part (sagalog.c: queue, writer thread, completions,
  * views) shares with its two storage backends (sagalog_sqlite.c,
  * sagalog_pg.c).
@@ -6,13 +6,15 @@
  * A backend holds two connections: one used only by the writer thread
  * (write_batch, renew_writer) and one for the blocking reads, which
  * sagalog.c serializes with a mutex. */
-#ifndef GW_SAGALOG_BACKEND_H
-#define GW_SAGALOG_BACKEND_H
+#ifndef GW_SAGALOG_STORE_H
+#define GW_SAGALOG_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "sagalog.h"
+#include "sagaview.h"
 
 struct sagalog_att;
 
@@ -40,51 +42,6 @@ typedef struct sagalog_rec {
   void *ud;
   int err;
 } sagalog_rec;
-
-/* One row of the "saga joined with its steps" queries, ordered by saga then
- * step index; pointers valid for the call only. Lengths are byte counts
- * (strings need not be NUL-terminated). */
-typedef struct sagalog_row {
-  const char *id;
-  size_t id_len;
-  const char *flow;
-  size_t flow_len;
-  const uint8_t *request; /* NULL: SQL NULL */
-  size_t request_len;
-  int64_t state;
-  const char *owner;
-  size_t owner_len;
-  int64_t created_ms;
-  int64_t updated_ms;
-  int has_step; /* 0: a saga without steps (the LEFT JOIN's NULLs) */
-  int64_t step_index;
-  const char *step_name;
-  size_t step_name_len;
-  int64_t step_state;
-  const uint8_t *comp_request; /* NULL: SQL NULL */
-  size_t comp_request_len;
-  int64_t attempts;
-} sagalog_row;
-
-/* Turns rows into gw_saga_view calls, one saga at a time (memory bounded by
- * one saga, whatever the table size). */
-typedef struct sagalog_views {
-  void (*fn)(const gw_saga_view *s, void *ud);
-  void *ud;
-  int count;
-  int open; /* cur holds a saga not yet emitted */
-  gw_saga_view cur;
-  gw_saga_step_view *steps;
-  size_t steps_cap;
-} sagalog_views;
-
-void sagalog_views_init(sagalog_views *v,
-                        void (*fn)(const gw_saga_view *s, void *ud), void *ud);
-void sagalog_views_row(sagalog_views *v, const sagalog_row *r);
-/* Emits the last saga; returns the number of sagas emitted. */
-int sagalog_views_end(sagalog_views *v);
-/* Frees what is held without emitting it (after an error). */
-void sagalog_views_clear(sagalog_views *v);
 
 /* Which sagas a read returns. */
 typedef enum sagalog_filter {
@@ -129,8 +86,12 @@ sagalog_backend *gw_sagalog_pg_open(const sagalog_config *cfg,
                                     const sagalog_backend_ops **ops, char *err,
                                     size_t errlen);
 
-/* Wall clock in ms since the epoch. */
-int64_t gw_sagalog_now_ms(void);
+/* Wall clock in ms since the epoch (created/updated columns, leases). */
+static inline int64_t sagalog_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* For tests: transactions the writer committed so far. */
 uint64_t gw_sagalog_commit_count(gw_sagalog *log);

@@ -263,7 +263,7 @@ static int parse_literal(compiler *c, const gw_ynode *v, const gw_field *f,
     }
     if (f->type == GW_TYPE_ENUM) {
       int32_t num;
-      if (gw_enum_value(f->enum_type, v->value, &num) != 0) {
+      if (gw_registry_enum_value(f->enum_type, v->value, &num) != 0) {
         error(c, v, "'%s' is not a value of enum %s", v->value,
               f->enum_type->full_name);
         return -1;
@@ -272,7 +272,7 @@ static int parse_literal(compiler *c, const gw_ynode *v, const gw_field *f,
       return 0;
     }
     error(c, v, "field '%s' is %s; a quoted value is a string", f->name,
-          gw_field_type_str(f, tbuf, sizeof(tbuf)));
+          gw_registry_field_type_str(f, tbuf, sizeof(tbuf)));
     return -1;
   }
   const char *s = v->value;
@@ -341,8 +341,8 @@ static int compile_path_source(compiler *c, const gw_ynode *v,
     c->errors++; /* already reported at the step */
     return -1;
   }
-  if (gw_path_compile(c->arena, v->value, &env, &e->path, err, sizeof(err)) !=
-      0) {
+  if (gw_expr_path_compile(c->arena, v->value, &env, &e->path, err,
+                           sizeof(err)) != 0) {
     /* A later step named here? Say so: it is the likely mistake. */
     char root[64];
     size_t n = strcspn(v->value, ".");
@@ -369,8 +369,8 @@ static int compile_path_source(compiler *c, const gw_ynode *v,
     from_enum = sf->enum_type;
     from_rep = sf->repeated;
   }
-  if (gw_value_assignable(from, from_msg, from_enum, from_rep, f, err,
-                          sizeof(err)) != 0) {
+  if (gw_dynmsg_value_assignable(from, from_msg, from_enum, from_rep, f, err,
+                                 sizeof(err)) != 0) {
     error(c, v, "cannot map '%s' to field '%s': %s", v->value, f->name, err);
     return -1;
   }
@@ -381,7 +381,7 @@ static int compile_path_source(compiler *c, const gw_ynode *v,
 static int compile_entry(compiler *c, const gw_ynode *key, const gw_ynode *v,
                          const gw_message *type, size_t visible,
                          gw_map_entry *e) {
-  const gw_field *f = gw_message_field(type, key->value);
+  const gw_field *f = gw_registry_field(type, key->value);
   if (!f) {
     error(c, key, "unknown field '%s' in %s", key->value, type->full_name);
     return -1;
@@ -415,7 +415,7 @@ static int compile_entry(compiler *c, const gw_ynode *key, const gw_ynode *v,
     if (looks_like_literal(v->value)) {
       char tbuf[160];
       error(c, v, "'%s' is not a valid value for field '%s' (%s)", v->value,
-            f->name, gw_field_type_str(f, tbuf, sizeof(tbuf)));
+            f->name, gw_registry_field_type_str(f, tbuf, sizeof(tbuf)));
       return -1;
     }
   }
@@ -480,7 +480,7 @@ static uint32_t code_list(compiler *c, const gw_ynode *n, const char *what) {
 
 static int duration(compiler *c, const gw_ynode *n, const char *key,
                     uint32_t *ms) {
-  if (!is_scalar(n) || gw_parse_duration_ms(n->value, ms) != 0) {
+  if (!is_scalar(n) || gw_config_parse_duration_ms(n->value, ms) != 0) {
     char q[80];
     gw_diag_quote(q, sizeof(q), is_scalar(n) ? n->value : "?",
                   is_scalar(n) ? n->len : 1);
@@ -736,8 +736,8 @@ static gw_node *compile_step(compiler *c, const gw_ynode *s, size_t *visible) {
         char err[256];
         gw_expr_env env = env_upto(c, *visible);
         gw_template_part *part = &n->message.parts[n->message.n++];
-        if (gw_path_compile(c->arena, path, &env, &part->path, err,
-                            sizeof(err)) != 0) {
+        if (gw_expr_path_compile(c->arena, path, &env, &part->path, err,
+                                 sizeof(err)) != 0) {
           error(c, msg, "fail message placeholder {%s}: %s", path, err);
           return NULL;
         }
@@ -833,7 +833,7 @@ static void compile_flow(compiler *c, const gw_ynode *key, const gw_ynode *body,
   c->cap_roots = 0;
 }
 
-const gw_flow *gw_flows_find(const gw_flows *flows, const char *name) {
+const gw_flow *gw_flow_find(const gw_flows *flows, const char *name) {
   if (name[0] == '/')
     name++;
   for (size_t i = 0; i < flows->n; i++)
@@ -842,8 +842,8 @@ const gw_flow *gw_flows_find(const gw_flows *flows, const char *name) {
   return NULL;
 }
 
-int gw_flows_compile(const gw_config *cfg, const gw_registry *reg,
-                     bt_arena *arena, gw_flows *out, gw_diag *diag) {
+int gw_flow_compile_all(const gw_config *cfg, const gw_registry *reg,
+                        bt_arena *arena, gw_flows *out, gw_diag *diag) {
   compiler c = {.cfg = cfg, .reg = reg, .arena = arena, .diag = diag};
   memset(out, 0, sizeof(*out));
   const gw_ynode *flows = cfg->flows;
