@@ -695,15 +695,6 @@ const uint8_t *bt_call_request_bytes(const bt_call *call, size_t *len) {
   return call->unary_bytes;
 }
 
-/* Metadata values are stored NUL-terminated (see bt_metadata_at). */
-const char *bt_call_saga_id(const bt_call *call) {
-  return (const char *)bt_metadata_get(call->req_md, "baton-saga-id", NULL);
-}
-
-const char *bt_call_saga_step(const bt_call *call) {
-  return (const char *)bt_metadata_get(call->req_md, "baton-step", NULL);
-}
-
 const char *bt_call_peer(const bt_call *call) {
   return call->peer;
 }

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "loop_int.h"
 #include "pool.h"
+#include "opts_int.h"
 #include "tls.h"
 
 void bt_channel_opts_init(bt_channel_opts *o) {
@@ -35,6 +36,7 @@ void bt_channel_opts_init(bt_channel_opts *o) {
   o->max_header_list = 64u << 10;
   o->channel_buffer = 64u << 20;
   o->stream_buffer = 1u << 20;
+  o->initialized = BT__OPTS_INITIALIZED;
 }
 
 static char *dup_or_null(const char *s) {
@@ -56,9 +58,29 @@ static int resolve(bt_channel *ch) {
   return 0;
 }
 
-bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts) {
-  if (!opts || !opts->host || opts->port <= 0 || opts->port > 65535)
-    return NULL;
+static int check_opts(const bt_channel_opts *opts, char *err, size_t errlen) {
+  if (!opts || opts->initialized != BT__OPTS_INITIALIZED) {
+    snprintf(err, errlen, "channel options not set up by bt_channel_opts_init");
+    return BT_ERR_INVAL;
+  }
+  if (!opts->host || opts->port <= 0 || opts->port > 65535) {
+    snprintf(err, errlen, "a channel needs a host and a port in 1..65535");
+    return BT_ERR_INVAL;
+  }
+  return 0;
+}
+
+int bt_channel_new(bt_loop *loop, const bt_channel_opts *opts, bt_channel **out,
+                   char *err, size_t errlen) {
+  char scratch[1];
+  if (!err || !errlen) { /* the caller does not want the sentence */
+    err = scratch;
+    errlen = sizeof(scratch);
+  }
+  *out = NULL;
+  int rc = check_opts(opts, err, errlen);
+  if (rc != 0)
+    return rc;
   bt_channel *ch = bt_calloc(1, sizeof(*ch));
   ch->loop = loop;
   ch->opts = *opts;
@@ -101,12 +123,15 @@ bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts) {
   if (ch->opts.backoff_max_ms < ch->opts.backoff_initial_ms)
     ch->opts.backoff_max_ms = ch->opts.backoff_initial_ms;
   if (opts->use_tls) {
-    ch->ssl_ctx = bt__tls_client_ctx(ch->ca_file, ch->cert_file, ch->key_file);
+    ch->ssl_ctx = bt__tls_client_ctx(ch->ca_file, ch->cert_file, ch->key_file,
+                                     err, errlen);
+    rc = BT_ERR_TLS;
     if (!ch->ssl_ctx)
       goto fail;
   }
   if (resolve(ch) != 0) {
-    fprintf(stderr, "baton: cannot resolve %s\n", ch->host);
+    snprintf(err, errlen, "cannot resolve %s", ch->host);
+    rc = BT_ERR_NOTFOUND;
     goto fail;
   }
   ch->n_slots = ch->opts.connections;
@@ -115,7 +140,8 @@ bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts) {
     ch->slots[i].ch = ch;
     ch->slots[i].backoff_ms = ch->opts.backoff_initial_ms;
   }
-  return ch;
+  *out = ch;
+  return 0;
 fail:
   SSL_CTX_free(ch->ssl_ctx);
   bt_free(ch->name);
@@ -126,7 +152,7 @@ fail:
   bt_free(ch->server_name);
   bt_free(ch->authority);
   bt_free(ch);
-  return NULL;
+  return rc;
 }
 
 /* ---- the HTTP/2 client session --------------------------------------- */

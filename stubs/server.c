@@ -18,11 +18,13 @@
 #include "loop_int.h"
 #include "pool.h"
 #include "srv.h"
+#include "opts_int.h"
 #include "tls.h"
 
 void bt_server_opts_init(bt_server_opts *o) {
   memset(o, 0, sizeof(*o));
   o->workers = 0;
+  o->initialized = BT__OPTS_INITIALIZED;
   o->max_concurrent_streams = 1000;
   o->max_header_list = 16384;
   o->max_recv_message = 4u << 20;
@@ -55,6 +57,8 @@ void bt_server_set_logger(bt_server *s,
 }
 
 bt_server *bt_server_new(const bt_server_opts *opts) {
+  if (opts && opts->initialized != BT__OPTS_INITIALIZED)
+    return NULL;
   bt_server *s = bt_calloc(1, sizeof(*s));
   if (opts)
     s->opts = *opts;
@@ -215,8 +219,8 @@ int bt_server_listen(bt_server *s, const char *host, int port,
   snprintf(portstr, sizeof(portstr), "%d", port);
   int gai = getaddrinfo(host && *host ? host : NULL, portstr, &hints, &res);
   if (gai != 0 || !res) {
-    fprintf(stderr, "baton: cannot resolve listen address %s: %s\n",
-            host ? host : "*", gai_strerror(gai));
+    bt__srv_log(s, BT_LOG_ERROR, "cannot resolve listen address %s: %s",
+                host ? host : "*", gai_strerror(gai));
     return BT_ERR_INVAL;
   }
   srv_listener l = {0};
@@ -225,16 +229,19 @@ int bt_server_listen(bt_server *s, const char *host, int port,
   freeaddrinfo(res);
   l.first_fd = bind_socket(&l.addr);
   if (l.first_fd < 0) {
-    fprintf(stderr, "baton: cannot listen on %s:%d: %s\n", host ? host : "*",
-            port, strerror(errno));
+    bt__srv_log(s, BT_LOG_ERROR, "cannot listen on %s:%d: %s",
+                host ? host : "*", port, strerror(errno));
     return BT_ERR_IO;
   }
   l.port = bound_port(l.first_fd);
   set_port(&l.addr, l.port);
   if (tls) {
+    char err[512];
     l.ssl_ctx = bt__tls_server_ctx(tls->cert_file, tls->key_file, tls->ca_file,
-                                   tls->require_client_cert);
+                                   tls->require_client_cert, err, sizeof(err));
     if (!l.ssl_ctx) {
+      bt__srv_log(s, BT_LOG_ERROR, "listener %s:%d: %s", host ? host : "*",
+                  port, err);
       close(l.first_fd);
       return BT_ERR_TLS;
     }
@@ -344,8 +351,8 @@ static int open_listeners(srv_worker *w) {
     srv_listener *l = &s->listeners[i];
     int fd = w->index == 0 ? l->first_fd : bind_socket(&l->addr);
     if (fd < 0) {
-      fprintf(stderr, "baton: worker %d cannot listen on port %d: %s\n",
-              w->index, l->port, strerror(errno));
+      bt__srv_log(s, BT_LOG_ERROR, "worker %d cannot listen on port %d: %s",
+                  w->index, l->port, strerror(errno));
       return -1;
     }
     uv_tcp_t *h = &w->listen_handles[i];

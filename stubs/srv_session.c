@@ -30,10 +30,8 @@ void bt__srv_log(const bt_server *server, int level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  if (server->log)
+  if (server->log) /* no logger: the application chose silence */
     server->log(level, msg, server->log_ud);
-  else
-    fprintf(stderr, "baton: %s\n", msg);
 }
 
 static uint64_t loop_ms(const srv_session *s) {

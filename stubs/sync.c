@@ -32,16 +32,18 @@ struct bt_sync_call {
   bt_metadata *trailers;
 };
 
-bt_sync_channel *bt_sync_channel_new(const bt_channel_opts *opts) {
+int bt_sync_channel_new(const bt_channel_opts *opts, bt_sync_channel **out,
+                        char *err, size_t errlen) {
   bt_sync_channel *s = bt_calloc(1, sizeof(*s));
   s->loop = bt_loop_new();
-  s->ch = bt_channel_new(s->loop, opts);
-  if (!s->ch) {
+  int rc = bt_channel_new(s->loop, opts, &s->ch, err, errlen);
+  if (rc != 0) {
     bt_loop_free(s->loop);
     bt_free(s);
-    return NULL;
+    s = NULL;
   }
-  return s;
+  *out = s;
+  return rc;
 }
 
 void bt_sync_channel_free(bt_sync_channel *s) {

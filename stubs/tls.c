@@ -11,17 +11,16 @@
 
 static const unsigned char alpn_h2[] = {2, 'h', '2'};
 
-void bt__tls_log_errors(const char *what) {
-  unsigned long e;
-  char buf[256];
-  int any = 0;
-  while ((e = ERR_get_error()) != 0) {
-    ERR_error_string_n(e, buf, sizeof(buf));
-    fprintf(stderr, "baton: %s: %s\n", what, buf);
-    any = 1;
-  }
-  if (!any)
-    fprintf(stderr, "baton: %s\n", what);
+/* Writes "what: <OpenSSL's first queued reason>" into err (errlen bytes)
+ * and clears the queue, so the next failure starts from an empty one. */
+static void tls_error(char *err, size_t errlen, const char *what) {
+  unsigned long e = ERR_get_error();
+  char reason[256] = "";
+  if (e)
+    ERR_error_string_n(e, reason, sizeof(reason));
+  ERR_clear_error();
+  if (errlen)
+    snprintf(err, errlen, "%s%s%s", what, e ? ": " : "", reason);
 }
 
 /* ALPN: accept the connection only when the client offers h2. */
@@ -51,30 +50,31 @@ static SSL_CTX *new_ctx(const SSL_METHOD *method) {
   return ctx;
 }
 
-static int load_pair(SSL_CTX *ctx, const char *cert_file,
-                     const char *key_file) {
+static int load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file,
+                     char *err, size_t errlen) {
   char what[512];
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
     snprintf(what, sizeof(what), "cannot load certificate %s", cert_file);
-    bt__tls_log_errors(what);
+    tls_error(err, errlen, what);
     return -1;
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
     snprintf(what, sizeof(what), "cannot load private key %s", key_file);
-    bt__tls_log_errors(what);
+    tls_error(err, errlen, what);
     return -1;
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     snprintf(what, sizeof(what), "key %s does not match certificate %s",
              key_file, cert_file);
-    bt__tls_log_errors(what);
+    tls_error(err, errlen, what);
     return -1;
   }
   return 0;
 }
 
 static int set_session_context(SSL_CTX *ctx, const char *cert_file,
-                               const char *ca_file, int require_client_cert) {
+                               const char *ca_file, int require_client_cert,
+                               char *err, size_t errlen) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   EVP_MD_CTX *mdc = EVP_MD_CTX_new();
@@ -88,30 +88,31 @@ static int set_session_context(SSL_CTX *ctx, const char *cert_file,
   if (md_len > SSL_MAX_SID_CTX_LENGTH)
     md_len = SSL_MAX_SID_CTX_LENGTH;
   if (!ok || SSL_CTX_set_session_id_context(ctx, md, md_len) != 1) {
-    bt__tls_log_errors("cannot set the TLS session id context");
+    tls_error(err, errlen, "cannot set the TLS session id context");
     return -1;
   }
   return 0;
 }
 
 SSL_CTX *bt__tls_server_ctx(const char *cert_file, const char *key_file,
-                            const char *ca_file, int require_client_cert) {
+                            const char *ca_file, int require_client_cert,
+                            char *err, size_t errlen) {
   char what[512];
   SSL_CTX *ctx = new_ctx(TLS_server_method());
   if (!ctx) {
-    bt__tls_log_errors("cannot create TLS context");
+    tls_error(err, errlen, "cannot create a TLS context");
     return NULL;
   }
   if (!cert_file || !key_file) {
-    fprintf(stderr, "baton: a TLS listener needs a certificate and a key\n");
+    snprintf(err, errlen, "a TLS listener needs a certificate and a key");
     goto fail;
   }
-  if (load_pair(ctx, cert_file, key_file) != 0)
+  if (load_pair(ctx, cert_file, key_file, err, errlen) != 0)
     goto fail;
   if (ca_file) {
     if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
       snprintf(what, sizeof(what), "cannot load CA %s", ca_file);
-      bt__tls_log_errors(what);
+      tls_error(err, errlen, what);
       goto fail;
     }
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
@@ -120,7 +121,7 @@ SSL_CTX *bt__tls_server_ctx(const char *cert_file, const char *key_file,
   }
   if (require_client_cert) {
     if (!ca_file) {
-      fprintf(stderr, "baton: require_client_cert needs a CA file\n");
+      snprintf(err, errlen, "require_client_cert needs a CA file");
       goto fail;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
@@ -134,7 +135,8 @@ SSL_CTX *bt__tls_server_ctx(const char *cert_file, const char *key_file,
    * OpenSSL refuses every resumed session with an internal error alert; a
    * context of its own per certificate, CA and policy keeps a session of one
    * listener from resuming on another with other checks. */
-  if (set_session_context(ctx, cert_file, ca_file, require_client_cert) != 0)
+  if (set_session_context(ctx, cert_file, ca_file, require_client_cert, err,
+                          errlen) != 0)
     goto fail;
   return ctx;
 fail:
@@ -143,17 +145,17 @@ fail:
 }
 
 SSL_CTX *bt__tls_client_ctx(const char *ca_file, const char *cert_file,
-                            const char *key_file) {
+                            const char *key_file, char *err, size_t errlen) {
   char what[512];
   SSL_CTX *ctx = new_ctx(TLS_client_method());
   if (!ctx) {
-    bt__tls_log_errors("cannot create TLS context");
+    tls_error(err, errlen, "cannot create a TLS context");
     return NULL;
   }
   if (ca_file) {
     if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
       snprintf(what, sizeof(what), "cannot load CA %s", ca_file);
-      bt__tls_log_errors(what);
+      tls_error(err, errlen, what);
       goto fail;
     }
   } else {
@@ -161,10 +163,10 @@ SSL_CTX *bt__tls_client_ctx(const char *ca_file, const char *cert_file,
   }
   if (cert_file || key_file) {
     if (!cert_file || !key_file) {
-      fprintf(stderr, "baton: a client certificate needs both cert and key\n");
+      snprintf(err, errlen, "a client certificate needs both cert and key");
       goto fail;
     }
-    if (load_pair(ctx, cert_file, key_file) != 0)
+    if (load_pair(ctx, cert_file, key_file, err, errlen) != 0)
       goto fail;
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);

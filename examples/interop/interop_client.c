@@ -858,7 +858,7 @@ static int message_sizes(bt_sync_channel *ch, char *why) {
                cell_why, ms);
         failed++;
         bt_sync_channel_free(own);
-        own = bt_sync_channel_new(&sizes_chopts);
+        bt_sync_channel_new(&sizes_chopts, &own, NULL, 0);
       }
       fflush(stdout);
     }
@@ -1076,9 +1076,10 @@ int main(int argc, char **argv) {
     o.authority = f.host_override;
   }
   sizes_chopts = o; /* message_sizes' fresh channels copy it */
-  bt_sync_channel *ch = bt_sync_channel_new(&o);
-  if (!ch) {
-    fprintf(stderr, "baton-interop-client: cannot set up the channel\n");
+  bt_sync_channel *ch;
+  char err[512];
+  if (bt_sync_channel_new(&o, &ch, err, sizeof(err)) != 0) {
+    fprintf(stderr, "baton-interop-client: %s\n", err);
     return 1;
   }
   int failed = run_cases(ch, f.test_case);

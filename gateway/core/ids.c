@@ -52,4 +52,3 @@ void gw_ids_random_hex(char *out, size_t n) {
   }
   out[n] = 0;
 }
-

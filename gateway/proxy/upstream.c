@@ -47,10 +47,12 @@ static bt_channel *open_channel(bt_loop *loop, const gw_backend_config *b,
     o.server_name = b->tls.server_name;
     o.verify_hostname = b->tls.verify_hostname;
   }
-  bt_channel *ch = bt_channel_new(loop, &o);
-  if (!ch)
-    fprintf(stderr, "baton-gateway: backend %s: cannot use endpoint %s:%d\n",
-            b->name, ep->host, ep->port);
+  bt_channel *ch;
+  char err[512];
+  if (bt_channel_new(loop, &o, &ch, err, sizeof(err)) != 0)
+    fprintf(stderr,
+            "baton-gateway: backend %s: cannot use endpoint %s:%d: %s\n",
+            b->name, ep->host, ep->port, err);
   return ch;
 }
 

@@ -8,7 +8,7 @@
 #include <baton/alloc.h>
 
 void gw_sagaview_init(sagalog_views *v,
-                        void (*fn)(const gw_saga_view *s, void *ud), void *ud) {
+                      void (*fn)(const gw_saga_view *s, void *ud), void *ud) {
   memset(v, 0, sizeof(*v));
   v->fn = fn;
   v->ud = ud;
@@ -107,4 +107,3 @@ void gw_sagaview_clear(sagalog_views *v) {
   v->steps = NULL;
   v->steps_cap = 0;
 }
-

@@ -46,7 +46,7 @@ typedef struct sagalog_views {
 } sagalog_views;
 
 void gw_sagaview_init(sagalog_views *v,
-                        void (*fn)(const gw_saga_view *s, void *ud), void *ud);
+                      void (*fn)(const gw_saga_view *s, void *ud), void *ud);
 void gw_sagaview_row(sagalog_views *v, const sagalog_row *r);
 /* Emits the last saga; returns the number of sagas emitted. */
 int gw_sagaview_end(sagalog_views *v);

@@ -56,14 +56,22 @@ typedef struct bt_channel_opts {
                                   writable; default 1 MiB */
   const char *name;            /* names the backend in status messages;
                                   default host:port */
+  unsigned initialized;        /* set by bt_channel_opts_init */
 } bt_channel_opts;
 
+/* Fills opts with the defaults above. Mandatory: bt_channel_new refuses
+ * options it did not set up (a zeroed struct would mean no hostname
+ * verification and no limits). */
 void bt_channel_opts_init(bt_channel_opts *opts);
 
-/* A channel on loop; opts (and its strings) are copied. Connects lazily on
- * the first call. Returns NULL with a message on stderr when TLS files
- * cannot be loaded. */
-bt_channel *bt_channel_new(bt_loop *loop, const bt_channel_opts *opts);
+/* A channel on loop into *out; opts (and its strings) are copied. Connects
+ * lazily on the first call. Returns 0; BT_ERR_INVAL when opts were not set
+ * up by bt_channel_opts_init or lack a host and port; BT_ERR_TLS when the
+ * CA, certificate or key cannot be loaded; BT_ERR_NOTFOUND when host does
+ * not resolve. On error *out is NULL and err (errlen bytes; may be NULL)
+ * holds a sentence saying why. */
+int bt_channel_new(bt_loop *loop, const bt_channel_opts *opts, bt_channel **out,
+                   char *err, size_t errlen);
 /* Cancels every call (their on_done fires with CANCELLED), closes the
  * connections and frees the channel; accepts NULL. */
 void bt_channel_free(bt_channel *ch);
@@ -146,7 +154,10 @@ bt_client_call *bt_channel_call(bt_channel *ch, const char *path,
 typedef struct bt_sync_channel bt_sync_channel;
 typedef struct bt_sync_call bt_sync_call;
 
-bt_sync_channel *bt_sync_channel_new(const bt_channel_opts *opts);
+/* A channel with a loop of its own, for blocking calls; errors as
+ * bt_channel_new. */
+int bt_sync_channel_new(const bt_channel_opts *opts, bt_sync_channel **out,
+                        char *err, size_t errlen);
 void bt_sync_channel_free(bt_sync_channel *ch);
 
 bt_sync_call *bt_sync_call_start(bt_sync_channel *ch, const char *path,

@@ -109,19 +109,26 @@ typedef struct bt_server_opts {
    * ENHANCE_YOUR_CALM. nghttp2 1.67's defaults. */
   uint32_t glitch_burst; /* default 1000 */
   uint32_t glitch_rate;  /* per second; default 33 */
+  unsigned initialized;  /* set by bt_server_opts_init */
 } bt_server_opts;
 
-/* Fills opts with the defaults documented above. */
+/* Fills opts with the defaults documented above. Mandatory before
+ * bt_server_new (which checks it). */
 void bt_server_opts_init(bt_server_opts *opts);
 
-/* A new server; opts is copied (NULL = defaults). Free with bt_server_free. */
+/* A new server; opts is copied (NULL = defaults). Free with bt_server_free.
+ * Returns NULL when opts were not set up by bt_server_opts_init (a zeroed
+ * struct would mean no limits). */
 bt_server *bt_server_new(const bt_server_opts *opts);
 /* Stops if running, joins the workers and frees; accepts NULL. */
 void bt_server_free(bt_server *server);
 
 /* Adds a listener on host:port (port 0 picks one; see bt_server_port).
- * tls NULL serves h2c with prior knowledge. Files are loaded now; returns
- * BT_ERR_TLS with a message on stderr when they cannot be. Before start. */
+ * tls NULL serves h2c with prior knowledge. Files are loaded now. Before
+ * start. Returns 0; BT_ERR_INVAL for a bad port, an unresolvable host or a
+ * started server; BT_ERR_IO when the socket cannot be bound (errno is
+ * kept); BT_ERR_TLS when the certificate, key or CA cannot be loaded. The
+ * reason, as a sentence, goes to the logger (bt_server_set_logger). */
 int bt_server_listen(bt_server *server, const char *host, int port,
                      const bt_tls_opts *tls);
 /* The port listener i is bound to (after bt_server_listen). */
@@ -147,9 +154,14 @@ void bt_server_on_worker_start(bt_server *server,
                                void (*fn)(bt_loop *loop, int worker, void *ud),
                                void *ud);
 
-/* Where the runtime reports what an operator should know (a listener at
- * its connection limit, ...): level 0 error, 1 warning, 2 info. Default:
- * stderr. Before start; fn is called from worker threads. */
+/* Levels of the logger's sentences. */
+enum { BT_LOG_ERROR = 0, BT_LOG_WARNING = 1, BT_LOG_INFO = 2 };
+
+/* Where the runtime reports what an operator should know (why a listener
+ * could not be opened, a listener at its connection limit, ...), one
+ * sentence per call at a BT_LOG_* level. The library never prints: without
+ * a logger these sentences are dropped. Set it before bt_server_listen to
+ * hear about listeners; fn is also called from worker threads. */
 void bt_server_set_logger(bt_server *server,
                           void (*fn)(int level, const char *msg, void *ud),
                           void *ud);
@@ -178,12 +190,6 @@ bt_loop *bt_call_loop(bt_call *call);
  * without an input descriptor (raw bytes, owned by the call); NULL for
  * other methods. */
 const uint8_t *bt_call_request_bytes(const bt_call *call, size_t *len);
-/* Saga idempotency keys: the baton-saga-id and baton-step metadata the
- * gateway sends with every forward and compensating call of a saga
- * ("reserve", "compensate:reserve"), for a backend to deduplicate
- * retried or replayed calls. NULL when absent. */
-const char *bt_call_saga_id(const bt_call *call);
-const char *bt_call_saga_step(const bt_call *call);
 /* The peer's address as "ip:port". */
 const char *bt_call_peer(const bt_call *call);
 

@@ -110,8 +110,8 @@ static bt_sync_channel *channel(void) {
   bt_channel_opts_init(&o);
   o.host = "127.0.0.1";
   o.port = port;
-  bt_sync_channel *ch = bt_sync_channel_new(&o);
-  assert_non_null(ch);
+  bt_sync_channel *ch;
+  assert_int_equal(bt_sync_channel_new(&o, &ch, NULL, 0), 0);
   return ch;
 }
 
@@ -180,8 +180,7 @@ static void client_open(async_client *a) {
   bt_channel_opts_init(&o);
   o.host = "127.0.0.1";
   o.port = port;
-  a->ch = bt_channel_new(a->loop, &o);
-  assert_non_null(a->ch);
+  assert_int_equal(bt_channel_new(a->loop, &o, &a->ch, NULL, 0), 0);
 }
 
 static void client_close(async_client *a) {
@@ -374,7 +373,8 @@ static void test_rpc_connection_refused_is_unavailable(void **state) {
   bt_channel_opts_init(&o);
   o.host = "127.0.0.1";
   o.port = 1; /* nothing listens there */
-  bt_channel *ch = bt_channel_new(loop, &o);
+  bt_channel *ch;
+  assert_int_equal(bt_channel_new(loop, &o, &ch, NULL, 0), 0);
   result r = {0};
   bt_client_call *c =
       bt_channel_start_call(ch, "/test.Echo/Bidi", NULL, NULL, &rcbs, &r);
@@ -397,6 +397,65 @@ static void test_rpc_sync_channel_roundtrip(void **state) {
   bt_sync_channel_free(ch);
 }
 
+/* ---- errors come back as codes and sentences, never on stderr ---------- */
+
+static void test_channel_new_refuses_zeroed_opts(void **state) {
+  bt_loop *loop = bt_loop_new();
+  bt_channel_opts zeroed = {.host = "127.0.0.1", .port = port};
+  bt_channel *ch = (bt_channel *)&zeroed; /* must be reset to NULL */
+  char err[256];
+  assert_int_equal(bt_channel_new(loop, &zeroed, &ch, err, sizeof(err)),
+                   BT_ERR_INVAL);
+  assert_null(ch);
+  assert_non_null(strstr(err, "bt_channel_opts_init"));
+  bt_loop_free(loop);
+}
+
+static void test_channel_new_names_what_failed(void **state) {
+  bt_loop *loop = bt_loop_new();
+  bt_channel_opts o;
+  bt_channel_opts_init(&o);
+  bt_channel *ch;
+  char err[256];
+  assert_int_equal(bt_channel_new(loop, &o, &ch, err, sizeof(err)),
+                   BT_ERR_INVAL); /* no host */
+  assert_non_null(strstr(err, "host"));
+  o.host = "127.0.0.1";
+  o.port = port;
+  o.use_tls = 1;
+  o.ca_file = "/nonexistent/ca.pem";
+  assert_int_equal(bt_channel_new(loop, &o, &ch, err, sizeof(err)), BT_ERR_TLS);
+  assert_null(ch);
+  assert_non_null(strstr(err, "/nonexistent/ca.pem"));
+  o.use_tls = 0;
+  o.host = "no-such-host.invalid";
+  assert_int_equal(bt_channel_new(loop, &o, &ch, err, sizeof(err)),
+                   BT_ERR_NOTFOUND);
+  assert_non_null(strstr(err, "no-such-host.invalid"));
+  bt_loop_free(loop);
+}
+
+static void keep_last(int level, const char *msg, void *ud) {
+  snprintf(ud, 256, "%d %s", level, msg);
+}
+
+static void test_server_errors_go_to_the_logger(void **state) {
+  bt_server_opts zeroed = {.workers = 1};
+  assert_null(bt_server_new(&zeroed));
+  bt_server *s = bt_server_new(NULL);
+  char last[256] = "";
+  bt_server_set_logger(s, keep_last, last);
+  bt_tls_opts tls = {.cert_file = "/nonexistent/cert.pem",
+                     .key_file = "/nonexistent/key.pem"};
+  assert_int_equal(bt_server_listen(s, "127.0.0.1", 0, &tls), BT_ERR_TLS);
+  assert_non_null(strstr(last, "0 listener 127.0.0.1:0: cannot load "
+                               "certificate /nonexistent/cert.pem"));
+  assert_int_equal(bt_server_listen(s, "no-such-host.invalid", 0, NULL),
+                   BT_ERR_INVAL);
+  assert_non_null(strstr(last, "no-such-host.invalid"));
+  bt_server_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rpc_bidi_echo_with_metadata),
@@ -409,6 +468,9 @@ int main(void) {
       cmocka_unit_test(test_rpc_many_concurrent_calls_one_connection),
       cmocka_unit_test(test_rpc_connection_refused_is_unavailable),
       cmocka_unit_test(test_rpc_sync_channel_roundtrip),
+      cmocka_unit_test(test_channel_new_refuses_zeroed_opts),
+      cmocka_unit_test(test_channel_new_names_what_failed),
+      cmocka_unit_test(test_server_errors_go_to_the_logger),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
