@@ -646,8 +646,11 @@ static void start_saga(gw_run *run, const uint8_t *request, size_t len) {
     run->step_state[i] = -1;
   run->comp_req = bt_arena_calloc(run->arena, n * sizeof(*run->comp_req));
   run->comp_len = bt_arena_calloc(run->arena, n * sizeof(*run->comp_len));
-  /* 128 random bits from the kernel: replicas sharing a log never pick the
-   * same id (rand() seeded by time and pid would, in containers). */
+  /* 128 bits from gw_random_hex: a per-thread xoshiro256** seeded from
+   * getrandom, so unique ids, not secrets (its outputs predict the next
+   * ones; a saga id only has to tell sagas apart). Kernel seeds keep
+   * replicas sharing a log from drawing the same ids (rand() seeded by time
+   * and pid would, in containers); an id still live here is drawn again. */
   do {
     gw_random_hex(run->saga_id, 32);
   } while (!gw_saga_live_add(run->saga_id));

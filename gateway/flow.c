@@ -637,7 +637,10 @@ static int compile_placeholder(compiler *c, const gw_ynode *msg,
 /* Splits a fail message into literal text and placeholders. */
 static int compile_template(compiler *c, const gw_ynode *msg, size_t visible,
                             gw_template *t) {
-  /* "{path}" placeholders; "{{" is a literal brace. */
+  /* "{path}" placeholders: each '{' opens one, closed by the next '}'.
+   * There is no escape: "{{x}" is the placeholder "{x", which does not
+   * compile, so a message cannot hold a literal '{'; a '}' outside a
+   * placeholder is literal text. */
   const char *p = msg->value;
   size_t cap = 1;
   for (const char *q = p; *q; q++)
