@@ -301,8 +301,6 @@ static void log_step(gw_run *run, const gw_node *node, gw_step_state st,
 
 static void step_message(bt_client_call *c, const ProtobufCMessage *m,
                          const uint8_t *bytes, size_t len, void *ud) {
-  (void)c;
-  (void)m;
   step_call *sc = ud;
   /* The bytes live only during this callback; the decoded view points
    * into this copy for the rest of the run. */
@@ -382,7 +380,6 @@ static gw_decode_limits decode_limits(const gw_config *cfg, size_t len) {
 }
 
 static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
-  (void)c;
   step_call *sc = ud;
   gw_run *run = sc->run;
   sc->call = NULL;
@@ -669,7 +666,6 @@ static void deadline_passed(void *ud) {
 }
 
 static void client_cancelled(bt_call *call, void *ud) {
-  (void)call;
   gw_run *run = ud;
   /* The runtime already answered (or the client is gone): cancel the
    * backends; finishing the call sends nothing more. */
@@ -678,8 +674,6 @@ static void client_cancelled(bt_call *call, void *ud) {
 
 void gw_flow_invoke(bt_call *call, const ProtobufCMessage *req,
                     const void *handlers, void *ud) {
-  (void)req;
-  (void)ud;
   const gw_flow *flow = handlers;
   gw_worker *w = gw_worker_current();
   bt_arena *arena = bt_arena_new(0); /* the default size is cached */

@@ -92,7 +92,6 @@ static void worker_start(bt_loop *loop, int index, void *ud) {
 }
 
 static void worker_stop(bt_loop *loop, int index, void *ud) {
-  (void)loop;
   gw_gateway *gw = ud;
   gw_worker *w = gw->workers[index];
   if (!w)
@@ -200,7 +199,6 @@ gw_sagalog_opts gw_saga_log_opts(const gw_config *cfg) {
 
 /* What the runtime reports (a listener at its connection limit, ...). */
 static void log_runtime(int level, const char *msg, void *ud) {
-  (void)ud;
   static const char *const names[] = {"error", "warning", "info"};
   fprintf(stderr, "baton-gateway: %s: %s\n",
           level >= 0 && level <= 2 ? names[level] : "info", msg);

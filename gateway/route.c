@@ -37,7 +37,6 @@ static void copy_metadata(const bt_metadata *md, bt_call *call,
 /* ---- backend to client ----------------------------------------------- */
 
 static void up_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
-  (void)c;
   proxy *p = ud;
   if (!p->down)
     return;
@@ -47,7 +46,6 @@ static void up_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
 
 static void up_message(bt_client_call *c, const ProtobufCMessage *m,
                        const uint8_t *bytes, size_t len, void *ud) {
-  (void)m;
   proxy *p = ud;
   if (!p->down)
     return;
@@ -59,14 +57,12 @@ static void up_message(bt_client_call *c, const ProtobufCMessage *m,
 }
 
 static void up_writable(bt_client_call *c, void *ud) {
-  (void)c;
   proxy *p = ud;
   if (p->down)
     bt_call_read_resume(p->down);
 }
 
 static void up_done(bt_client_call *c, const bt_status *st, void *ud) {
-  (void)c;
   proxy *p = ud;
   p->up = NULL;
   if (p->down) {
@@ -88,7 +84,6 @@ static const bt_client_callbacks up_cbs = {
 
 static void down_message(bt_call *call, const ProtobufCMessage *m,
                          const uint8_t *bytes, size_t len, void *ud) {
-  (void)m;
   proxy *p = ud;
   if (!p->up)
     return;
@@ -98,14 +93,12 @@ static void down_message(bt_call *call, const ProtobufCMessage *m,
 }
 
 static void down_writable(bt_call *call, void *ud) {
-  (void)call;
   proxy *p = ud;
   if (p->up)
     bt_client_call_read_resume(p->up);
 }
 
 static void down_half_close(bt_call *call, void *ud) {
-  (void)call;
   proxy *p = ud;
   if (p->up)
     bt_client_call_close_send(p->up);
@@ -175,8 +168,6 @@ static const bt_metadata *upstream_metadata(bt_call *call) {
 
 void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
                      const void *handlers, void *ud) {
-  (void)req;
-  (void)ud;
   gw_worker *w = gw_worker_current();
   const gw_route_binding *b = handlers;
   const gw_route_config *route =

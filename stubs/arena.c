@@ -53,8 +53,6 @@ static void *pb_alloc(void *ud, size_t size) {
 
 static void pb_free(void *ud, void *p) {
   /* Everything goes when the arena does. */
-  (void)ud;
-  (void)p;
 }
 
 /* Each thread keeps up to 512 freed arenas of the default size (2 MiB, a

@@ -296,7 +296,6 @@ static void send_status(bt_call *call, int code, const char *message) {
 ssize_t srv_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
                            size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data) {
-  (void)user_data;
   bt_call *call = source->ptr;
   size_t n = bt_sendq_read(&call->out, buf, length);
   if (n) {
@@ -319,8 +318,6 @@ static ssize_t read_text(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
                          size_t length, uint32_t *data_flags,
                          nghttp2_data_source *source, void *user_data) {
   (void)h2;
-  (void)stream_id;
-  (void)user_data;
   bt_call *call = source->ptr;
   size_t n = call->text_len - call->text_off;
   if (n > length)
@@ -642,7 +639,6 @@ void srv_call_end_of_input(bt_call *call) {
 }
 
 void srv_call_stream_closed(bt_call *call, uint32_t error_code) {
-  (void)error_code;
   srv_session *s = call->sess;
   if (call->prev)
     call->prev->next = call->next;

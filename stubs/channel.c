@@ -138,8 +138,6 @@ static bt_client_call *stream_call(nghttp2_session *h2, int32_t id) {
 static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
                      const uint8_t *name, size_t namelen, const uint8_t *value,
                      size_t valuelen, uint8_t flags, void *user_data) {
-  (void)flags;
-  (void)user_data;
   if (frame->hd.type != NGHTTP2_HEADERS)
     return 0;
   bt_client_call *call = stream_call(h2, frame->hd.stream_id);
@@ -184,7 +182,6 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
 
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
-  (void)flags;
   /* The connection window is granted as bytes arrive (once per read, in
    * conn_read); each stream's as its call hands them on (cli_conn_consume). */
   cli_conn *cc = user_data;
@@ -306,7 +303,6 @@ static void produce(cli_conn *cc) {
 
 static void conn_flush(bt_conn *c, void *ud) {
   cli_conn *cc = ud;
-  (void)c;
   produce(cc);
   if (cc->ch && cc->ch->blocked)
     notify_writable(cc->ch);
@@ -376,7 +372,6 @@ static void fail_pending(bt_channel *ch, const char *why) {
 
 static void conn_ready(bt_conn *c, void *ud) {
   cli_conn *cc = ud;
-  (void)c;
   if (!cc->ch)
     return;
   cc->ready = 1;

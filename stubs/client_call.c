@@ -206,8 +206,6 @@ ssize_t cli_call_read_data(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
                            size_t length, uint32_t *data_flags,
                            nghttp2_data_source *source, void *user_data) {
   (void)h2;
-  (void)stream_id;
-  (void)user_data;
   bt_client_call *call = source->ptr;
   size_t n = bt_sendq_read(&call->out, buf, length);
   if (n)

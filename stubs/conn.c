@@ -332,8 +332,6 @@ static void write_stalled(uv_timer_t *t) {
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   /* Each read is consumed before the next, so one buffer per thread does. */
   static _Thread_local char chunk[READ_CHUNK];
-  (void)h;
-  (void)suggested;
   buf->base = chunk;
   buf->len = sizeof(chunk);
 }

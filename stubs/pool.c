@@ -187,22 +187,18 @@ void bt_pool_flush(void) {
 /* ---- nghttp2 -------------------------------------------------------- */
 
 static void *h2_malloc(size_t size, void *ud) {
-  (void)ud;
   return bt_pool_alloc(size);
 }
 
 static void h2_free(void *p, void *ud) {
-  (void)ud;
   bt_pool_free(p);
 }
 
 static void *h2_calloc(size_t n, size_t size, void *ud) {
-  (void)ud;
   return bt_pool_calloc(n, size);
 }
 
 static void *h2_realloc(void *p, size_t size, void *ud) {
-  (void)ud;
   return bt_pool_realloc(p, size);
 }
 

@@ -307,8 +307,6 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame,
 static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
                      const uint8_t *name, size_t namelen, const uint8_t *value,
                      size_t valuelen, uint8_t flags, void *user_data) {
-  (void)flags;
-  (void)user_data;
   if (frame->hd.type != NGHTTP2_HEADERS ||
       frame->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0; /* gRPC clients send no trailers; ignore them */
@@ -323,8 +321,6 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
 static int on_invalid_frame(nghttp2_session *h2, const nghttp2_frame *frame,
                             int lib_error_code, void *user_data) {
   (void)h2;
-  (void)frame;
-  (void)lib_error_code;
   srv_session_glitch(user_data);
   return 0;
 }
@@ -379,7 +375,6 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
 
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
-  (void)flags;
   /* The connection window is granted as bytes arrive (once per read, in
    * session_read): what a connection may hold is bounded by its budget and
    * each stream's own window. */
@@ -395,7 +390,6 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
 
 static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame,
                          void *user_data) {
-  (void)user_data;
   /* (A call's activity on the way out is noted where its frames are made:
    * srv_call_read_data.) */
   if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
@@ -445,7 +439,6 @@ static void produce(srv_session *s) {
 
 static void session_flush(bt_conn *c, void *ud) {
   srv_session *s = ud;
-  (void)c;
   produce(s);
   if (s->blocked)
     notify_writable(s);
@@ -540,8 +533,6 @@ static void session_free(srv_session *s) {
 
 static void session_closed(bt_conn *c, int err, void *ud) {
   srv_session *s = ud;
-  (void)c;
-  (void)err;
   /* nghttp2_session_del does not report open streams as closed: cancel
    * their calls here. */
   while (s->calls) {
