@@ -287,23 +287,9 @@ static nghttp2_session_callbacks *client_callbacks(void) {
   return cbs;
 }
 
-static void produce(cli_conn *cc) {
-  while (!bt_conn_output_full(cc->conn)) {
-    const uint8_t *data;
-    ssize_t n = nghttp2_session_mem_send(cc->h2, &data);
-    if (n < 0) {
-      bt_conn_close(cc->conn, BT_ERR_H2);
-      return;
-    }
-    if (n == 0)
-      break;
-    bt_conn_write(cc->conn, data, (size_t)n);
-  }
-}
-
 static void conn_flush(bt_conn *c, void *ud) {
   cli_conn *cc = ud;
-  produce(cc);
+  bt__conn_pump_h2(cc->conn, cc->h2);
   if (cc->ch && cc->ch->blocked)
     notify_writable(cc->ch);
   if (!nghttp2_session_want_read(cc->h2) && !nghttp2_session_want_write(cc->h2))
@@ -320,7 +306,7 @@ static int conn_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
     cc->conn_unconsumed = 0;
   }
   if (n < 0) {
-    produce(cc);
+    bt__conn_pump_h2(cc->conn, cc->h2);
     return BT_ERR_H2;
   }
   bt_conn_mark_dirty(c);

@@ -3,7 +3,9 @@
  * Output is gathered in one buffer per connection and handed to libuv as a
  * single write per loop turn; while that write is in flight new output
  * accumulates in a second buffer. Reading pauses while too much output is
- * pending, so a peer that does not read cannot make us buffer without bound. */
+ * pending, so a peer that does not read cannot make us buffer without bound.
+ * bt__conn_pump_h2 fills it from an nghttp2 session, for clients and servers
+ * alike. */
 /* POLLRDHUP (Linux) */
 #define _GNU_SOURCE
 #include "conn.h"
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -596,6 +599,20 @@ int bt_conn_output_full(bt_conn *c) {
     return 0;
   c->want_drain = 1;
   return 1;
+}
+
+void bt__conn_pump_h2(bt_conn *c, nghttp2_session *h2) {
+  while (!bt_conn_output_full(c)) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(h2, &data);
+    if (n < 0) {
+      bt_conn_close(c, BT_ERR_H2);
+      return;
+    }
+    if (n == 0)
+      break;
+    bt_conn_write(c, data, (size_t)n);
+  }
 }
 
 void bt_conn_pause_reading(bt_conn *c) {

@@ -423,23 +423,9 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id,
   return 0;
 }
 
-static void produce(srv_session *s) {
-  while (!bt_conn_output_full(s->conn)) {
-    const uint8_t *data;
-    ssize_t n = nghttp2_session_mem_send(s->h2, &data);
-    if (n < 0) {
-      bt_conn_close(s->conn, BT_ERR_H2);
-      return;
-    }
-    if (n == 0)
-      break;
-    bt_conn_write(s->conn, data, (size_t)n);
-  }
-}
-
 static void session_flush(bt_conn *c, void *ud) {
   srv_session *s = ud;
-  produce(s);
+  bt__conn_pump_h2(s->conn, s->h2);
   if (s->blocked)
     notify_writable(s);
   maybe_resume_reading(s);
@@ -482,7 +468,7 @@ static int session_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
      * GOAWAY where it could; send it, then close. */
     if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
       nghttp2_session_terminate_session(s->h2, NGHTTP2_PROTOCOL_ERROR);
-    produce(s);
+    bt__conn_pump_h2(s->conn, s->h2);
     return BT_ERR_H2;
   }
   bt_conn_mark_dirty(c);
