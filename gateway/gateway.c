@@ -156,7 +156,6 @@ static int register_methods(gw_gateway *gw) {
 
 /* What the runtime reports (a listener at its connection limit, ...). */
 static void log_runtime(int level, const char *msg, void *ud) {
-  (void)ud;
   static const char *const names[] = {"error", "warning", "info"};
   fprintf(stderr, "baton-gateway: %s: %s\n",
           level >= 0 && level <= 2 ? names[level] : "info", msg);

@@ -41,7 +41,6 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name) {
 }
 
 static void print_saga(const gw_saga_view *s, void *ud) {
-  (void)ud;
   time_t t = (time_t)(s->updated_ms / 1000);
   struct tm tm;
   char when[32];

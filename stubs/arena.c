@@ -10,8 +10,8 @@
 #include <baton/alloc.h>
 
 #include "alloc_cache.h"
+#include "thread_cache.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +53,6 @@ static void *pb_alloc(void *ud, size_t size) {
 
 static void pb_free(void *ud, void *p) {
   /* Everything goes when the arena does. */
-  (void)ud;
-  (void)p;
 }
 
 /* Each thread keeps up to 512 freed arenas of the default size (2 MiB, a
@@ -68,46 +66,36 @@ typedef struct arena_cache {
   size_t n;
 } arena_cache;
 
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static _Thread_local arena_cache *tls_arenas;
 
-static void cache_destroy(void *p) {
-  arena_cache *c = p;
+static void cache_empty(arena_cache *c) {
   while (c->head) {
     bt_arena *a = c->head;
     c->head = a->next_free;
     bt__alloc_note_cached(-1);
     bt_free(a);
   }
-  free(c);
+  c->n = 0;
 }
 
-static void cache_init(void) {
-  pthread_key_create(&cache_key, cache_destroy);
+/* At thread exit (thread_cache.h). */
+static void cache_destroy(void *p) {
+  tls_arenas = NULL;
+  cache_empty(p);
 }
 
 static arena_cache *thread_cache(void) {
-  pthread_once(&cache_once, cache_init);
-  arena_cache *c = pthread_getspecific(cache_key);
-  if (!c) {
-    /* The cache's own bookkeeping stays out of bt_alloc_live. */
-    c = calloc(1, sizeof(*c));
-    if (!c)
-      return NULL;
-    pthread_setspecific(cache_key, c);
-  }
-  return c;
+  if (tls_arenas)
+    return tls_arenas;
+  tls_arenas = bt__thread_cache_new(sizeof(arena_cache), cache_destroy);
+  return tls_arenas;
 }
 
 /* Frees the calling thread's cached arenas now (the main thread's cache is
  * otherwise only freed at its exit, which LeakSanitizer would see). */
 void bt_arena_cache_flush(void) {
-  pthread_once(&cache_once, cache_init);
-  arena_cache *c = pthread_getspecific(cache_key);
-  if (c) {
-    pthread_setspecific(cache_key, NULL);
-    cache_destroy(c);
-  }
+  if (tls_arenas)
+    cache_empty(tls_arenas);
 }
 
 bt_arena *bt_arena_new(size_t first_block) {

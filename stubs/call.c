@@ -297,7 +297,6 @@ ssize_t bt__srv_call_read_data(nghttp2_session *h2, int32_t stream_id,
                                uint8_t *buf, size_t length,
                                uint32_t *data_flags,
                                nghttp2_data_source *source, void *user_data) {
-  (void)user_data;
   bt_call *call = source->ptr;
   size_t n = bt__sendq_read(&call->out, buf, length);
   if (n) {
@@ -320,8 +319,6 @@ static ssize_t read_text(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
                          size_t length, uint32_t *data_flags,
                          nghttp2_data_source *source, void *user_data) {
   (void)h2;
-  (void)stream_id;
-  (void)user_data;
   bt_call *call = source->ptr;
   size_t n = call->text_len - call->text_off;
   if (n > length)
@@ -643,7 +640,6 @@ void bt__srv_call_end_of_input(bt_call *call) {
 }
 
 void bt__srv_call_stream_closed(bt_call *call, uint32_t error_code) {
-  (void)error_code;
   srv_session *s = call->sess;
   if (call->prev)
     call->prev->next = call->next;

@@ -164,8 +164,6 @@ static bt_client_call *stream_call(nghttp2_session *h2, int32_t id) {
 static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
                      const uint8_t *name, size_t namelen, const uint8_t *value,
                      size_t valuelen, uint8_t flags, void *user_data) {
-  (void)flags;
-  (void)user_data;
   if (frame->hd.type != NGHTTP2_HEADERS)
     return 0;
   bt_client_call *call = stream_call(h2, frame->hd.stream_id);
@@ -210,7 +208,6 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
 
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
-  (void)flags;
   /* The connection window is granted as bytes arrive (once per read, in
    * conn_read); each stream's as its call hands them on (bt__cli_conn_consume).
    */
@@ -317,24 +314,9 @@ static nghttp2_session_callbacks *client_callbacks(void) {
   return cbs;
 }
 
-static void produce(cli_conn *cc) {
-  while (!bt__conn_output_full(cc->conn)) {
-    const uint8_t *data;
-    ssize_t n = nghttp2_session_mem_send(cc->h2, &data);
-    if (n < 0) {
-      bt__conn_close(cc->conn, BT_ERR_H2);
-      return;
-    }
-    if (n == 0)
-      break;
-    bt__conn_write(cc->conn, data, (size_t)n);
-  }
-}
-
 static void conn_flush(bt_conn *c, void *ud) {
   cli_conn *cc = ud;
-  (void)c;
-  produce(cc);
+  bt__conn_pump_h2(cc->conn, cc->h2);
   if (cc->ch && cc->ch->blocked)
     notify_writable(cc->ch);
   if (!nghttp2_session_want_read(cc->h2) && !nghttp2_session_want_write(cc->h2))
@@ -351,7 +333,7 @@ static int conn_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
     cc->conn_unconsumed = 0;
   }
   if (n < 0) {
-    produce(cc);
+    bt__conn_pump_h2(cc->conn, cc->h2);
     return BT_ERR_H2;
   }
   bt__conn_mark_dirty(c);
@@ -403,7 +385,6 @@ static void fail_pending(bt_channel *ch, const char *why) {
 
 static void conn_ready(bt_conn *c, void *ud) {
   cli_conn *cc = ud;
-  (void)c;
   if (!cc->ch)
     return;
   cc->ready = 1;

@@ -207,8 +207,6 @@ ssize_t bt__cli_call_read_data(nghttp2_session *h2, int32_t stream_id,
                                uint32_t *data_flags,
                                nghttp2_data_source *source, void *user_data) {
   (void)h2;
-  (void)stream_id;
-  (void)user_data;
   bt_client_call *call = source->ptr;
   size_t n = bt__sendq_read(&call->out, buf, length);
   if (n)

@@ -3,17 +3,19 @@
  * Output is gathered in one buffer per connection and handed to libuv as a
  * single write per loop turn; while that write is in flight new output
  * accumulates in a second buffer. Reading pauses while too much output is
- * pending, so a peer that does not read cannot make us buffer without bound. */
+ * pending, so a peer that does not read cannot make us buffer without bound.
+ * bt__conn_pump_h2 fills it from an nghttp2 session, for clients and servers
+ * alike. */
 /* POLLRDHUP (Linux) */
 #define _GNU_SOURCE
 #include "conn.h"
 
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -22,6 +24,7 @@
 
 #include "alloc_cache.h"
 #include "loop_int.h"
+#include "thread_cache.h"
 #include "tls.h"
 
 #define READ_CHUNK 65536
@@ -78,29 +81,22 @@ typedef struct plain_buf {
 } plain_buf;
 
 static _Thread_local bt_conn *plain_owner;
-static pthread_key_t plain_key;
-static pthread_once_t plain_once = PTHREAD_ONCE_INIT;
+static _Thread_local plain_buf *tls_plain_buf;
 
+/* At thread exit (thread_cache.h). */
 static void plain_destroy(void *p) {
   plain_buf *pb = p;
+  tls_plain_buf = NULL;
   free(pb->buf);
-  free(pb);
-}
-
-static void plain_init(void) {
-  pthread_key_create(&plain_key, plain_destroy);
 }
 
 static plain_buf *thread_plain(void) {
-  pthread_once(&plain_once, plain_init);
-  plain_buf *pb = pthread_getspecific(plain_key);
-  if (!pb) {
-    pb = calloc(1, sizeof(*pb));
-    if (!pb)
-      abort();
-    pthread_setspecific(plain_key, pb);
-  }
-  return pb;
+  if (tls_plain_buf)
+    return tls_plain_buf;
+  tls_plain_buf = bt__thread_cache_new(sizeof(plain_buf), plain_destroy);
+  if (!tls_plain_buf)
+    abort(); /* out of memory, or a write from a thread's exit handlers */
+  return tls_plain_buf;
 }
 
 static void seal(bt_conn *c);
@@ -137,46 +133,38 @@ typedef struct out_pool {
   size_t n;
 } out_pool;
 
-static pthread_key_t pool_key;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static _Thread_local out_pool *tls_out_pool;
 
-static void pool_destroy(void *p) {
-  out_pool *op = p;
+static void pool_empty(out_pool *op) {
   while (op->n) {
     bt__alloc_note_cached(-1);
     bt_free(op->free[--op->n]);
   }
-  free(op);
 }
 
-static void pool_init(void) {
-  pthread_key_create(&pool_key, pool_destroy);
+/* At thread exit (thread_cache.h); buffers released later on this thread
+ * find no pool and are freed. */
+static void pool_destroy(void *p) {
+  tls_out_pool = NULL;
+  pool_empty(p);
 }
 
+/* NULL when out of memory or the thread is exiting: no pooling then. */
 static out_pool *thread_pool(void) {
-  pthread_once(&pool_once, pool_init);
-  out_pool *op = pthread_getspecific(pool_key);
-  if (!op) {
-    op = calloc(1, sizeof(*op));
-    if (!op)
-      abort();
-    pthread_setspecific(pool_key, op);
-  }
-  return op;
+  if (tls_out_pool)
+    return tls_out_pool;
+  tls_out_pool = bt__thread_cache_new(sizeof(out_pool), pool_destroy);
+  return tls_out_pool;
 }
 
 void bt__conn_cache_flush(void) {
-  out_pool *op = thread_pool();
-  while (op->n) {
-    bt__alloc_note_cached(-1);
-    bt_free(op->free[--op->n]);
-  }
+  if (tls_out_pool)
+    pool_empty(tls_out_pool);
   /* The thread's TLS plaintext buffer, when no connection is using it. */
-  if (!plain_owner) {
-    plain_buf *pb = thread_plain();
-    free(pb->buf);
-    pb->buf = NULL;
-    pb->cap = 0;
+  if (!plain_owner && tls_plain_buf) {
+    free(tls_plain_buf->buf);
+    tls_plain_buf->buf = NULL;
+    tls_plain_buf->cap = 0;
   }
 }
 
@@ -184,7 +172,7 @@ static void buf_put(uint8_t *b, size_t cap) {
   if (!b)
     return;
   out_pool *op = thread_pool();
-  if (cap == OUT_BUF && op->n < OUT_POOL_MAX) {
+  if (op && cap == OUT_BUF && op->n < OUT_POOL_MAX) {
     op->free[op->n++] = b;
     bt__alloc_note_cached(1);
     return;
@@ -198,7 +186,7 @@ static void ensure_out(bt_conn *c, size_t need) {
     return;
   if (!c->out) {
     out_pool *op = thread_pool();
-    if (op->n && need <= OUT_BUF) {
+    if (op && op->n && need <= OUT_BUF) {
       c->out = op->free[--op->n];
       bt__alloc_note_cached(-1);
       c->out_cap = OUT_BUF;
@@ -332,8 +320,6 @@ static void write_stalled(uv_timer_t *t) {
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   /* Each read is consumed before the next, so one buffer per thread does. */
   static _Thread_local char chunk[READ_CHUNK];
-  (void)h;
-  (void)suggested;
   buf->base = chunk;
   buf->len = sizeof(chunk);
 }
@@ -613,6 +599,20 @@ int bt__conn_output_full(bt_conn *c) {
     return 0;
   c->want_drain = 1;
   return 1;
+}
+
+void bt__conn_pump_h2(bt_conn *c, nghttp2_session *h2) {
+  while (!bt__conn_output_full(c)) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(h2, &data);
+    if (n < 0) {
+      bt__conn_close(c, BT_ERR_H2);
+      return;
+    }
+    if (n == 0)
+      break;
+    bt__conn_write(c, data, (size_t)n);
+  }
 }
 
 void bt__conn_pause_reading(bt_conn *c) {

@@ -18,6 +18,7 @@
 #include <baton/loop.h>
 
 typedef struct bt_conn bt_conn;
+struct nghttp2_session;
 
 typedef struct bt_conn_ops {
   /* Plaintext from the peer. Return 0 to go on, or a BT_ERR_* to flush
@@ -62,6 +63,13 @@ size_t bt__conn_pending(const bt_conn *c);
  * stop producing; on_flush then comes again once the backlog is below
  * BT_CONN_OUTPUT_LOW, however the write completed. */
 int bt__conn_output_full(bt_conn *c);
+/* The HTTP/2 output pump of both sides (channel.c, srv_session.c): moves
+ * h2's pending frames into c with bt__conn_write until h2 has none or c's
+ * output is full. Stopping at full is safe: bt__conn_output_full marks the
+ * owner, and on_flush (which pumps again) comes once the backlog is below
+ * BT_CONN_OUTPUT_LOW, even when the write completes at once. An nghttp2
+ * error closes c with BT_ERR_H2. */
+void bt__conn_pump_h2(bt_conn *c, struct nghttp2_session *h2);
 /* Stops reading from the peer until bt__conn_resume_reading (the owner's
  * buffer budget is spent); independent of the pause for pending output. */
 void bt__conn_pause_reading(bt_conn *c);

@@ -65,7 +65,6 @@ bt_loop *bt_loop_new(void) {
 }
 
 static void close_any(uv_handle_t *h, void *arg) {
-  (void)arg;
   if (!uv_is_closing(h))
     uv_close(h, NULL);
 }

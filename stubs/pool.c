@@ -3,10 +3,11 @@
  * Size classes: multiples of 16 up to 256 bytes, then four classes per
  * doubling up to BT_POOL_MAX_SIZE (at most 25% slack). Each thread owns a
  * cache of lists, one per class, reached through a thread-local pointer
- * (no locking, no atomics); a pthread key frees it when the thread exits. */
+ * (no locking, no atomics); thread_cache.h frees it when the thread exits. */
 #include "pool.h"
 
-#include <pthread.h>
+#include "thread_cache.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +40,6 @@ typedef struct pool_cache {
 } pool_cache;
 
 static _Thread_local pool_cache *tls_cache;
-/* Set while the thread's cache is being destroyed at exit: later frees go
- * straight to free() instead of making a new cache. */
-static _Thread_local int tls_exiting;
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 static unsigned size_class(size_t size) {
   if (size <= 16 * SMALL_CLASSES)
@@ -74,27 +70,18 @@ static void cache_free_all(pool_cache *c) {
   c->bytes = 0;
 }
 
+/* At thread exit (thread_cache.h); later frees on this thread find no
+ * cache and go straight to free(). */
 static void cache_destroy(void *p) {
-  tls_exiting = 1;
   tls_cache = NULL;
   cache_free_all(p);
-  free(p);
-}
-
-static void cache_key_init(void) {
-  pthread_key_create(&cache_key, cache_destroy);
 }
 
 static pool_cache *thread_cache(void) {
-  if (tls_cache || tls_exiting)
+  if (tls_cache)
     return tls_cache;
-  pthread_once(&cache_once, cache_key_init);
-  pool_cache *c = calloc(1, sizeof(*c));
-  if (!c)
-    return NULL;
-  pthread_setspecific(cache_key, c);
-  tls_cache = c;
-  return c;
+  tls_cache = bt__thread_cache_new(sizeof(pool_cache), cache_destroy);
+  return tls_cache;
 }
 
 static void out_of_memory(size_t size) {
@@ -187,22 +174,18 @@ void bt__pool_flush(void) {
 /* ---- nghttp2 -------------------------------------------------------- */
 
 static void *h2_malloc(size_t size, void *ud) {
-  (void)ud;
   return bt__pool_alloc(size);
 }
 
 static void h2_free(void *p, void *ud) {
-  (void)ud;
   bt__pool_free(p);
 }
 
 static void *h2_calloc(size_t n, size_t size, void *ud) {
-  (void)ud;
   return bt__pool_calloc(n, size);
 }
 
 static void *h2_realloc(void *p, size_t size, void *ud) {
-  (void)ud;
   return bt__pool_realloc(p, size);
 }
 

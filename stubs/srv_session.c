@@ -305,8 +305,6 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame,
 static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
                      const uint8_t *name, size_t namelen, const uint8_t *value,
                      size_t valuelen, uint8_t flags, void *user_data) {
-  (void)flags;
-  (void)user_data;
   if (frame->hd.type != NGHTTP2_HEADERS ||
       frame->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0; /* gRPC clients send no trailers; ignore them */
@@ -321,8 +319,6 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame,
 static int on_invalid_frame(nghttp2_session *h2, const nghttp2_frame *frame,
                             int lib_error_code, void *user_data) {
   (void)h2;
-  (void)frame;
-  (void)lib_error_code;
   bt__srv_session_glitch(user_data);
   return 0;
 }
@@ -377,7 +373,6 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
 
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user_data) {
-  (void)flags;
   /* The connection window is granted as bytes arrive (once per read, in
    * session_read): what a connection may hold is bounded by its budget and
    * each stream's own window. */
@@ -393,7 +388,6 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
 
 static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame,
                          void *user_data) {
-  (void)user_data;
   /* (A call's activity on the way out is noted where its frames are made:
    * bt__srv_call_read_data.) */
   if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
@@ -427,24 +421,9 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id,
   return 0;
 }
 
-static void produce(srv_session *s) {
-  while (!bt__conn_output_full(s->conn)) {
-    const uint8_t *data;
-    ssize_t n = nghttp2_session_mem_send(s->h2, &data);
-    if (n < 0) {
-      bt__conn_close(s->conn, BT_ERR_H2);
-      return;
-    }
-    if (n == 0)
-      break;
-    bt__conn_write(s->conn, data, (size_t)n);
-  }
-}
-
 static void session_flush(bt_conn *c, void *ud) {
   srv_session *s = ud;
-  (void)c;
-  produce(s);
+  bt__conn_pump_h2(s->conn, s->h2);
   if (s->blocked)
     notify_writable(s);
   maybe_resume_reading(s);
@@ -487,7 +466,7 @@ static int session_read(bt_conn *c, const uint8_t *data, size_t len, void *ud) {
      * GOAWAY where it could; send it, then close. */
     if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
       nghttp2_session_terminate_session(s->h2, NGHTTP2_PROTOCOL_ERROR);
-    produce(s);
+    bt__conn_pump_h2(s->conn, s->h2);
     return BT_ERR_H2;
   }
   bt__conn_mark_dirty(c);
@@ -538,8 +517,6 @@ static void session_free(srv_session *s) {
 
 static void session_closed(bt_conn *c, int err, void *ud) {
   srv_session *s = ud;
-  (void)c;
-  (void)err;
   /* nghttp2_session_del does not report open streams as closed: cancel
    * their calls here. */
   while (s->calls) {

@@ -67,7 +67,6 @@ static bt_metadata *copy_md(const bt_metadata *src) {
 }
 
 static void on_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
-  (void)c;
   bt_sync_call *sc = ud;
   sc->got_headers = 1;
   sc->initial = copy_md(md);
@@ -75,8 +74,6 @@ static void on_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
 
 static void on_message(bt_client_call *c, const ProtobufCMessage *msg,
                        const uint8_t *bytes, size_t len, void *ud) {
-  (void)c;
-  (void)msg;
   bt_sync_call *sc = ud;
   /* Unpack again into a message the caller owns and frees. */
   ProtobufCMessage *own =
@@ -94,7 +91,6 @@ static void on_message(bt_client_call *c, const ProtobufCMessage *msg,
 }
 
 static void on_done(bt_client_call *c, const bt_status *st, void *ud) {
-  (void)c;
   bt_sync_call *sc = ud;
   sc->call = NULL;
   sc->done = 1;

@@ -27,8 +27,6 @@ static void tls_error(char *err, size_t errlen, const char *what) {
 static int select_alpn(SSL *ssl, const unsigned char **out,
                        unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg) {
-  (void)ssl;
-  (void)arg;
   unsigned char *sel;
   if (SSL_select_next_proto(&sel, outlen, alpn_h2, sizeof(alpn_h2), in,
                             inlen) != OPENSSL_NPN_NEGOTIATED)

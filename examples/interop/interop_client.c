@@ -623,7 +623,6 @@ typedef size_t (*msg_len_fn)(size_t n, size_t r);
 
 /* SimpleResponse, StreamingOutputCallResponse, StreamingInputCallRequest. */
 static size_t payload_only_len(size_t n, size_t r) {
-  (void)r;
   return payload_field_len(n);
 }
 

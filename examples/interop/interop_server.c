@@ -279,7 +279,6 @@ static void responder_timer(bt_call *call, void *ud) {
 
 static void responder_writable(bt_call *call, void *ud) {
   responder *r = ud;
-  (void)call;
   r->blocked = 0;
   responder_pump(r);
 }

@@ -361,8 +361,6 @@ static const char *metadata_str(bt_call *call, const char *key) {
 }
 
 static void count_cancel(bt_call *call, void *ud) {
-  (void)call;
-  (void)ud;
   pthread_mutex_lock(&st.mu);
   st.cancelled++;
   pthread_mutex_unlock(&st.mu);
@@ -531,8 +529,6 @@ static void send_state(bt_call *call, const Travel__V1__BackendState *s) {
 
 void travel_get(bt_call *call, const Travel__V1__GetStateRequest *req,
                 void *ud) {
-  (void)req;
-  (void)ud;
   pthread_mutex_lock(&st.mu);
   Travel__V1__BackendState *s = snapshot(bt_call_arena(call));
   pthread_mutex_unlock(&st.mu);
@@ -541,8 +537,6 @@ void travel_get(bt_call *call, const Travel__V1__GetStateRequest *req,
 
 void travel_reset(bt_call *call, const Travel__V1__ResetRequest *req,
                   void *ud) {
-  (void)req;
-  (void)ud;
   pthread_mutex_lock(&st.mu);
   Travel__V1__BackendState *s = snapshot(bt_call_arena(call));
   state_clear();
@@ -553,7 +547,6 @@ void travel_reset(bt_call *call, const Travel__V1__ResetRequest *req,
 
 void travel_configure(bt_call *call, const Travel__V1__ConfigureRequest *req,
                       void *ud) {
-  (void)ud;
   if (req->delay_ms < 0) {
     bt_call_finish(call, BT_GRPC_INVALID_ARGUMENT, "negative delay_ms");
     return;
@@ -577,7 +570,6 @@ void travel_configure(bt_call *call, const Travel__V1__ConfigureRequest *req,
 static bt_server *the_server; /* for the signal handler */
 
 static void on_signal(int sig) {
-  (void)sig;
   if (the_server)
     bt_server_shutdown(the_server); /* async-signal-safe */
 }

@@ -40,7 +40,6 @@ static int pay(bt_call *call, const void *r, const travel_saga *saga,
 
 static int refund(bt_call *call, const void *r, const travel_saga *saga,
                   const ProtobufCMessage **resp, const char **message) {
-  (void)message;
   const Travel__V1__RefundRequest *req = r;
   travel_record *rec = req->payment_id[0]
                            ? travel_record_find(req->payment_id)
@@ -63,13 +62,11 @@ static int refund(bt_call *call, const void *r, const travel_saga *saga,
 }
 
 static void on_pay(bt_call *call, const Travel__V1__PayRequest *req, void *ud) {
-  (void)ud;
   travel_handle(call, "Pay", req, pay);
 }
 
 static void on_refund(bt_call *call, const Travel__V1__RefundRequest *req,
                       void *ud) {
-  (void)ud;
   travel_handle(call, "Refund", req, refund);
 }
 

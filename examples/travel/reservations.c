@@ -35,7 +35,6 @@ static int create(bt_call *call, const void *r, const travel_saga *saga,
 
 static int cancel(bt_call *call, const void *r, const travel_saga *saga,
                   const ProtobufCMessage **resp, const char **message) {
-  (void)message;
   const Travel__V1__CancelReservationRequest *req = r;
   travel_record *rec = req->reservation_id[0]
                            ? travel_record_find(req->reservation_id)
@@ -61,14 +60,12 @@ static int cancel(bt_call *call, const void *r, const travel_saga *saga,
 static void on_create(bt_call *call,
                       const Travel__V1__CreateReservationRequest *req,
                       void *ud) {
-  (void)ud;
   travel_handle(call, "Create", req, create);
 }
 
 static void on_cancel(bt_call *call,
                       const Travel__V1__CancelReservationRequest *req,
                       void *ud) {
-  (void)ud;
   travel_handle(call, "Cancel", req, cancel);
 }
 

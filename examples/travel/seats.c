@@ -40,7 +40,6 @@ static int assign(bt_call *call, const void *r, const travel_saga *saga,
 
 static void on_assign(bt_call *call, const Travel__V1__AssignSeatRequest *req,
                       void *ud) {
-  (void)ud;
   travel_handle(call, "Assign", req, assign);
 }
 

@@ -305,8 +305,6 @@ static void log_step(gw_run *run, const gw_node *node, gw_step_state st,
 
 static void step_message(bt_client_call *c, const ProtobufCMessage *m,
                          const uint8_t *bytes, size_t len, void *ud) {
-  (void)c;
-  (void)m;
   step_call *sc = ud;
   /* The bytes live only during this callback; the decoded view points
    * into this copy for the rest of the run. */
@@ -386,7 +384,6 @@ static gw_decode_limits decode_limits(const gw_config *cfg, size_t len) {
 }
 
 static void step_done(bt_client_call *c, const bt_status *st, void *ud) {
-  (void)c;
   step_call *sc = ud;
   gw_run *run = sc->run;
   sc->call = NULL;
@@ -650,8 +647,11 @@ static void start_saga(gw_run *run, const uint8_t *request, size_t len) {
     run->step_state[i] = -1;
   run->comp_req = bt_arena_calloc(run->arena, n * sizeof(*run->comp_req));
   run->comp_len = bt_arena_calloc(run->arena, n * sizeof(*run->comp_len));
-  /* 128 random bits from the kernel: replicas sharing a log never pick the
-   * same id (rand() seeded by time and pid would, in containers). */
+  /* 128 bits from gw_ids_random_hex: a per-thread xoshiro256** seeded from
+   * getrandom, so unique ids, not secrets (its outputs predict the next
+   * ones; a saga id only has to tell sagas apart). Kernel seeds keep
+   * replicas sharing a log from drawing the same ids (rand() seeded by time
+   * and pid would, in containers); an id still live here is drawn again. */
   do {
     gw_ids_random_hex(run->saga_id, 32);
   } while (!gw_saga_live_add(run->saga_id));
@@ -670,7 +670,6 @@ static void deadline_passed(void *ud) {
 }
 
 static void client_cancelled(bt_call *call, void *ud) {
-  (void)call;
   gw_run *run = ud;
   /* The runtime already answered (or the client is gone): cancel the
    * backends; finishing the call sends nothing more. */
@@ -679,8 +678,6 @@ static void client_cancelled(bt_call *call, void *ud) {
 
 void gw_engine_invoke(bt_call *call, const ProtobufCMessage *req,
                       const void *handlers, void *ud) {
-  (void)req;
-  (void)ud;
   const gw_flow *flow = handlers;
   gw_worker *w = gw_worker_current();
   bt_arena *arena = bt_arena_new(0); /* the default size is cached */

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <baton/status.h>
+
 /* Parentheses, list brackets, '!' and '-' each open one level. The tree is
  * at most a small constant times this deep, so the parser, the checker and
  * the evaluator stay far from the stack's end whatever the input. */
@@ -118,28 +120,6 @@ struct node {
 
 struct gw_expr {
   const node *root;
-};
-
-/* ---- gRPC codes ---------------------------------------------------------- */
-
-static const char *const code_names[] = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
 };
 
 /* ---- lexer --------------------------------------------------------------- */
@@ -1180,15 +1160,14 @@ static node *parse_primary(parser *P) {
   /* Roots win over code names: a step may be called like a code. */
   if (find_root(P->env, P->src + t.pos, t.len) >= 0)
     return parse_path(P);
-  for (size_t i = 0; i < sizeof(code_names) / sizeof(code_names[0]); i++) {
-    if (tok_is(P, &t, code_names[i])) {
-      n = new_node(P, N_CONST, t.pos);
-      n->t.k = TY_INT;
-      n->u.c.k = V_INT;
-      n->u.c.u.i = (int64_t)i;
-      advance(P);
-      return n;
-    }
+  int code = bt_grpc_code_from_name(P->src + t.pos, t.len);
+  if (code >= 0) {
+    n = new_node(P, N_CONST, t.pos);
+    n->t.k = TY_INT;
+    n->u.c.k = V_INT;
+    n->u.c.u.i = code;
+    advance(P);
+    return n;
   }
   fail_unknown_name(P, &t);
   return NULL;

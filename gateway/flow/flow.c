@@ -616,138 +616,184 @@ static gw_node *compile_call(compiler *c, const gw_ynode *s, size_t visible) {
   return ok ? n : NULL;
 }
 
+/* ---- fail message templates ------------------------------------------ */
+
+/* The placeholder "{path}" whose '{' is at open and '}' at close, as a path
+ * over the roots visible at the step. */
+static int compile_placeholder(compiler *c, const gw_ynode *msg,
+                               const char *open, const char *close,
+                               size_t visible, gw_template_part *part) {
+  char *path = bt_arena_strndup(c->arena, open + 1, (size_t)(close - open - 1));
+  char err[256];
+  gw_expr_env env = env_upto(c, visible);
+  if (gw_expr_path_compile(c->arena, path, &env, &part->path, err,
+                           sizeof(err)) != 0) {
+    error(c, msg, "fail message placeholder {%s}: %s", path, err);
+    return -1;
+  }
+  return 0;
+}
+
+/* Splits a fail message into literal text and placeholders. */
+static int compile_template(compiler *c, const gw_ynode *msg, size_t visible,
+                            gw_template *t) {
+  /* "{path}" placeholders: each '{' opens one, closed by the next '}'.
+   * There is no escape: "{{x}" is the placeholder "{x", which does not
+   * compile, so a message cannot hold a literal '{'; a '}' outside a
+   * placeholder is literal text. */
+  const char *p = msg->value;
+  size_t cap = 1;
+  for (const char *q = p; *q; q++)
+    cap += *q == '{' ? 2 : 0;
+  t->parts = bt_arena_calloc(c->arena, (cap + 1) * sizeof(*t->parts));
+  while (*p) {
+    const char *open = strchr(p, '{');
+    if (!open) {
+      t->parts[t->n++].text = p;
+      break;
+    }
+    if (open > p)
+      t->parts[t->n++].text = bt_arena_strndup(c->arena, p, (size_t)(open - p));
+    const char *close = strchr(open, '}');
+    if (!close) {
+      error(c, msg, "unclosed '{' in fail message");
+      return -1;
+    }
+    if (compile_placeholder(c, msg, open, close, visible, &t->parts[t->n++]) !=
+        0)
+      return -1;
+    p = close + 1;
+  }
+  return 0;
+}
+
+/* ---- step kinds ------------------------------------------------------ */
+
 static int compile_block(compiler *c, const gw_ynode *steps, gw_block *b,
                          size_t *visible);
+
+/* A step kind's compiler: s is the step's map; *visible counts the roots
+ * its expressions may name and grows by the steps it adds. */
+typedef gw_node *(*step_compile_fn)(compiler *c, const gw_ynode *s,
+                                    size_t *visible);
+
+static gw_node *compile_call_step(compiler *c, const gw_ynode *s,
+                                  size_t *visible) {
+  gw_node *n = compile_call(c, s, *visible);
+  *visible += 1;
+  return n;
+}
+
+static gw_node *compile_parallel_step(compiler *c, const gw_ynode *s,
+                                      size_t *visible) {
+  static const char *const keys[] = {"parallel", "when", NULL};
+  check_keys(c, s, "parallel step", keys);
+  const gw_ynode *p = gw_ynode_get(s, "parallel");
+  if (p->kind != GW_Y_SEQ || p->n == 0) {
+    error(c, p, "parallel must be a non-empty list of call steps");
+    return NULL;
+  }
+  gw_node *n = bt_arena_calloc(c->arena, sizeof(*n));
+  n->kind = GW_NODE_PARALLEL;
+  n->line = s->line;
+  n->children = bt_arena_calloc(c->arena, p->n * sizeof(*n->children));
+  int ok = 1;
+  int group = c->group;
+  for (size_t i = 0; i < p->n; i++) {
+    const gw_ynode *child = p->values[i];
+    if (child->kind != GW_Y_MAP || !gw_ynode_get(child, "call")) {
+      error(c, child, "a parallel group holds call steps only");
+      ok = 0;
+      continue;
+    }
+    /* Siblings run at the same time: none sees another's response. */
+    gw_node *cn = compile_call(c, child, *visible);
+    if (cn) {
+      cn->group = group; /* compensated together */
+      n->children[n->n_children++] = cn;
+    } else {
+      ok = 0;
+    }
+  }
+  c->group = group + 1;
+  if (gw_ynode_get(s, "when"))
+    n->when = compile_cond(c, gw_ynode_get(s, "when"), *visible);
+  *visible += p->n;
+  return ok ? n : NULL;
+}
+
+static gw_node *compile_if_step(compiler *c, const gw_ynode *s,
+                                size_t *visible) {
+  static const char *const keys[] = {"if", "then", "else", NULL};
+  check_keys(c, s, "if step", keys);
+  gw_node *n = bt_arena_calloc(c->arena, sizeof(*n));
+  n->kind = GW_NODE_IF;
+  n->line = s->line;
+  n->cond = compile_cond(c, gw_ynode_get(s, "if"), *visible);
+  const gw_ynode *then = gw_ynode_get(s, "then");
+  const gw_ynode *els = gw_ynode_get(s, "else");
+  if (!then) {
+    error(c, s, "if needs a then list");
+    return NULL;
+  }
+  int ok = n->cond != NULL;
+  ok &= compile_block(c, then, &n->then_block, visible) == 0;
+  if (els)
+    ok &= compile_block(c, els, &n->else_block, visible) == 0;
+  return ok ? n : NULL;
+}
+
+static gw_node *compile_fail_step(compiler *c, const gw_ynode *s,
+                                  size_t *visible) {
+  static const char *const keys[] = {"fail", "when", NULL};
+  static const char *const fkeys[] = {"code", "message", NULL};
+  check_keys(c, s, "fail step", keys);
+  const gw_ynode *f = gw_ynode_get(s, "fail");
+  if (f->kind != GW_Y_MAP) {
+    error(c, f, "fail must be a map with code and message");
+    return NULL;
+  }
+  check_keys(c, f, "fail", fkeys);
+  gw_node *n = bt_arena_calloc(c->arena, sizeof(*n));
+  n->kind = GW_NODE_FAIL;
+  n->line = s->line;
+  n->code = parse_code(gw_ynode_get(f, "code"));
+  if (n->code <= 0) {
+    error(c, gw_ynode_get(f, "code") ? gw_ynode_get(f, "code") : f,
+          "fail needs a gRPC code other than OK (e.g. FAILED_PRECONDITION)");
+    return NULL;
+  }
+  const gw_ynode *msg = gw_ynode_get(f, "message");
+  if (msg && !is_scalar(msg)) {
+    error(c, msg, "fail message must be a string");
+    return NULL;
+  }
+  if (msg && compile_template(c, msg, *visible, &n->message) != 0)
+    return NULL;
+  if (gw_ynode_get(s, "when"))
+    n->when = compile_cond(c, gw_ynode_get(s, "when"), *visible);
+  return n;
+}
+
+/* A step is of the first kind whose key it has, in this order. */
+static const struct {
+  const char *key;
+  step_compile_fn compile;
+} step_kinds[] = {
+    {"call", compile_call_step},
+    {"parallel", compile_parallel_step},
+    {"if", compile_if_step},
+    {"fail", compile_fail_step},
+};
 
 static gw_node *compile_step(compiler *c, const gw_ynode *s, size_t *visible) {
   if (s->kind != GW_Y_MAP) {
     error(c, s, "a step must be a map");
     return NULL;
   }
-  gw_node *n = NULL;
-  if (gw_ynode_get(s, "call")) {
-    n = compile_call(c, s, *visible);
-    *visible += 1;
-    return n;
-  }
-  if (gw_ynode_get(s, "parallel")) {
-    static const char *const keys[] = {"parallel", "when", NULL};
-    check_keys(c, s, "parallel step", keys);
-    const gw_ynode *p = gw_ynode_get(s, "parallel");
-    if (p->kind != GW_Y_SEQ || p->n == 0) {
-      error(c, p, "parallel must be a non-empty list of call steps");
-      return NULL;
-    }
-    n = bt_arena_calloc(c->arena, sizeof(*n));
-    n->kind = GW_NODE_PARALLEL;
-    n->line = s->line;
-    n->children = bt_arena_calloc(c->arena, p->n * sizeof(*n->children));
-    int ok = 1;
-    int group = c->group;
-    for (size_t i = 0; i < p->n; i++) {
-      const gw_ynode *child = p->values[i];
-      if (child->kind != GW_Y_MAP || !gw_ynode_get(child, "call")) {
-        error(c, child, "a parallel group holds call steps only");
-        ok = 0;
-        continue;
-      }
-      /* Siblings run at the same time: none sees another's response. */
-      gw_node *cn = compile_call(c, child, *visible);
-      if (cn) {
-        cn->group = group; /* compensated together */
-        n->children[n->n_children++] = cn;
-      } else {
-        ok = 0;
-      }
-    }
-    c->group = group + 1;
-    if (gw_ynode_get(s, "when"))
-      n->when = compile_cond(c, gw_ynode_get(s, "when"), *visible);
-    *visible += p->n;
-    return ok ? n : NULL;
-  }
-  if (gw_ynode_get(s, "if")) {
-    static const char *const keys[] = {"if", "then", "else", NULL};
-    check_keys(c, s, "if step", keys);
-    n = bt_arena_calloc(c->arena, sizeof(*n));
-    n->kind = GW_NODE_IF;
-    n->line = s->line;
-    n->cond = compile_cond(c, gw_ynode_get(s, "if"), *visible);
-    const gw_ynode *then = gw_ynode_get(s, "then");
-    const gw_ynode *els = gw_ynode_get(s, "else");
-    if (!then) {
-      error(c, s, "if needs a then list");
-      return NULL;
-    }
-    int ok = n->cond != NULL;
-    ok &= compile_block(c, then, &n->then_block, visible) == 0;
-    if (els)
-      ok &= compile_block(c, els, &n->else_block, visible) == 0;
-    return ok ? n : NULL;
-  }
-  if (gw_ynode_get(s, "fail")) {
-    static const char *const keys[] = {"fail", "when", NULL};
-    static const char *const fkeys[] = {"code", "message", NULL};
-    check_keys(c, s, "fail step", keys);
-    const gw_ynode *f = gw_ynode_get(s, "fail");
-    if (f->kind != GW_Y_MAP) {
-      error(c, f, "fail must be a map with code and message");
-      return NULL;
-    }
-    check_keys(c, f, "fail", fkeys);
-    n = bt_arena_calloc(c->arena, sizeof(*n));
-    n->kind = GW_NODE_FAIL;
-    n->line = s->line;
-    n->code = parse_code(gw_ynode_get(f, "code"));
-    if (n->code <= 0) {
-      error(c, gw_ynode_get(f, "code") ? gw_ynode_get(f, "code") : f,
-            "fail needs a gRPC code other than OK (e.g. FAILED_PRECONDITION)");
-      return NULL;
-    }
-    const gw_ynode *msg = gw_ynode_get(f, "message");
-    if (msg && !is_scalar(msg)) {
-      error(c, msg, "fail message must be a string");
-      return NULL;
-    }
-    if (msg) {
-      /* "{path}" placeholders; "{{" is a literal brace. */
-      const char *p = msg->value;
-      size_t cap = 1;
-      for (const char *q = p; *q; q++)
-        cap += *q == '{' ? 2 : 0;
-      n->message.parts =
-          bt_arena_calloc(c->arena, (cap + 1) * sizeof(*n->message.parts));
-      while (*p) {
-        const char *open = strchr(p, '{');
-        if (!open) {
-          n->message.parts[n->message.n++].text = p;
-          break;
-        }
-        if (open > p)
-          n->message.parts[n->message.n++].text =
-              bt_arena_strndup(c->arena, p, (size_t)(open - p));
-        const char *close = strchr(open, '}');
-        if (!close) {
-          error(c, msg, "unclosed '{' in fail message");
-          return NULL;
-        }
-        char *path =
-            bt_arena_strndup(c->arena, open + 1, (size_t)(close - open - 1));
-        char err[256];
-        gw_expr_env env = env_upto(c, *visible);
-        gw_template_part *part = &n->message.parts[n->message.n++];
-        if (gw_expr_path_compile(c->arena, path, &env, &part->path, err,
-                                 sizeof(err)) != 0) {
-          error(c, msg, "fail message placeholder {%s}: %s", path, err);
-          return NULL;
-        }
-        p = close + 1;
-      }
-    }
-    if (gw_ynode_get(s, "when"))
-      n->when = compile_cond(c, gw_ynode_get(s, "when"), *visible);
-    return n;
-  }
+  for (size_t i = 0; i < sizeof(step_kinds) / sizeof(step_kinds[0]); i++)
+    if (gw_ynode_get(s, step_kinds[i].key))
+      return step_kinds[i].compile(c, s, visible);
   error(c, s, "a step must have one of: call, parallel, if, fail");
   return NULL;
 }

@@ -39,7 +39,6 @@ static void copy_metadata(const bt_metadata *md, bt_call *call,
 /* ---- backend to client ----------------------------------------------- */
 
 static void up_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
-  (void)c;
   proxy *p = ud;
   if (!p->down)
     return;
@@ -49,7 +48,6 @@ static void up_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
 
 static void up_message(bt_client_call *c, const ProtobufCMessage *m,
                        const uint8_t *bytes, size_t len, void *ud) {
-  (void)m;
   proxy *p = ud;
   if (!p->down)
     return;
@@ -61,14 +59,12 @@ static void up_message(bt_client_call *c, const ProtobufCMessage *m,
 }
 
 static void up_writable(bt_client_call *c, void *ud) {
-  (void)c;
   proxy *p = ud;
   if (p->down)
     bt_call_read_resume(p->down);
 }
 
 static void up_done(bt_client_call *c, const bt_status *st, void *ud) {
-  (void)c;
   proxy *p = ud;
   p->up = NULL;
   if (p->down) {
@@ -90,7 +86,6 @@ static const bt_client_callbacks up_cbs = {
 
 static void down_message(bt_call *call, const ProtobufCMessage *m,
                          const uint8_t *bytes, size_t len, void *ud) {
-  (void)m;
   proxy *p = ud;
   if (!p->up)
     return;
@@ -100,14 +95,12 @@ static void down_message(bt_call *call, const ProtobufCMessage *m,
 }
 
 static void down_writable(bt_call *call, void *ud) {
-  (void)call;
   proxy *p = ud;
   if (p->up)
     bt_client_call_read_resume(p->up);
 }
 
 static void down_half_close(bt_call *call, void *ud) {
-  (void)call;
   proxy *p = ud;
   if (p->up)
     bt_client_call_close_send(p->up);
@@ -177,8 +170,6 @@ static const bt_metadata *upstream_metadata(bt_call *call) {
 
 void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
                      const void *handlers, void *ud) {
-  (void)req;
-  (void)ud;
   gw_worker *w = gw_worker_current();
   const gw_route_binding *b = handlers;
   const gw_route_config *route =

@@ -167,7 +167,6 @@ static void finish_saga(compensation *cp) {
 }
 
 static void task_logged(void *ud, int err) {
-  (void)err;
   comp_task *t = ud;
   compensation *cp = t->cp;
   if (--cp->pending == 0)
@@ -198,7 +197,6 @@ static void retry_fired(void *ud) {
 }
 
 static void comp_done(bt_client_call *c, const bt_status *st, void *ud) {
-  (void)c;
   comp_task *t = ud;
   const gw_node *comp = t->step->comp;
   t->call = NULL;

@@ -32,7 +32,6 @@ void names_camel_to_upper(emit_buf *out, const char *s, size_t n) {
 /* protoc-c's ToCamel: drops '_' and raises the letter after it and the
  * first letter. */
 static void to_camel(emit_buf *out, const char *s, size_t n, int unused) {
-  (void)unused;
   int next_upper = 1;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];

@@ -27,7 +27,6 @@ __tsan_default_options(void) {
 }
 
 static void test_alloc_counts_live_blocks(void **state) {
-  (void)state;
   long base = bt_alloc_live();
   void *a = bt_malloc(10);
   void *b = bt_calloc(3, 7);
@@ -40,14 +39,12 @@ static void test_alloc_counts_live_blocks(void **state) {
 }
 
 static void test_alloc_free_null_is_noop(void **state) {
-  (void)state;
   long base = bt_alloc_live();
   bt_free(NULL);
   assert_int_equal(bt_alloc_live(), base);
 }
 
 static void test_alloc_zero_size_is_real_pointer(void **state) {
-  (void)state;
   long base = bt_alloc_live();
   void *a = bt_malloc(0);
   void *b = bt_calloc(0, 16);
@@ -60,7 +57,6 @@ static void test_alloc_zero_size_is_real_pointer(void **state) {
 }
 
 static void test_alloc_calloc_zeroes(void **state) {
-  (void)state;
   unsigned char *p = bt_calloc(100, 3);
   for (int i = 0; i < 300; i++)
     assert_int_equal(p[i], 0);
@@ -68,7 +64,6 @@ static void test_alloc_calloc_zeroes(void **state) {
 }
 
 static void test_alloc_realloc_keeps_count_and_data(void **state) {
-  (void)state;
   long base = bt_alloc_live();
   /* realloc(NULL) is an allocation */
   char *p = bt_realloc(NULL, 4);
@@ -86,7 +81,6 @@ static void test_alloc_realloc_keeps_count_and_data(void **state) {
 }
 
 static void test_alloc_strndup_copies_and_terminates(void **state) {
-  (void)state;
   char *s = bt_strndup("hello world", 5);
   assert_string_equal(s, "hello");
   bt_free(s);
@@ -135,7 +129,6 @@ static void huge_calloc(void) {
 }
 
 static void test_alloc_oom_aborts_with_location(void **state) {
-  (void)state;
   char err[1024];
   int status = run_child(huge_malloc, err, sizeof(err));
   assert_true(WIFSIGNALED(status));

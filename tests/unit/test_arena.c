@@ -12,7 +12,6 @@
 #include <baton/arena.h>
 
 static void test_arena_alignment(void **state) {
-  (void)state;
   bt_arena *a = bt_arena_new(100);
   /* odd sizes, across several blocks */
   for (size_t i = 0; i < 2000; i++) {
@@ -26,7 +25,6 @@ static void test_arena_alignment(void **state) {
 }
 
 static void test_arena_allocations_do_not_overlap(void **state) {
-  (void)state;
   enum { N = 500 };
   bt_arena *a = bt_arena_new(256);
   unsigned char *ptrs[N];
@@ -46,7 +44,6 @@ static void test_arena_allocations_do_not_overlap(void **state) {
 }
 
 static void test_arena_zero_size_gets_distinct_pointers(void **state) {
-  (void)state;
   bt_arena *a = bt_arena_new(0);
   void *p = bt_arena_alloc(a, 0);
   void *q = bt_arena_alloc(a, 0);
@@ -57,7 +54,6 @@ static void test_arena_zero_size_gets_distinct_pointers(void **state) {
 }
 
 static void test_arena_large_allocation_keeps_current_block(void **state) {
-  (void)state;
   long base = bt_alloc_live();
   bt_arena *a = bt_arena_new(1024);
   unsigned char *small1 = bt_arena_alloc(a, 16);
@@ -74,7 +70,6 @@ static void test_arena_large_allocation_keeps_current_block(void **state) {
 }
 
 static void test_arena_used_counts_bytes(void **state) {
-  (void)state;
   bt_arena *a = bt_arena_new(0);
   assert_int_equal(bt_arena_used(a), 0);
   bt_arena_alloc(a, 16);
@@ -90,7 +85,6 @@ static void test_arena_used_counts_bytes(void **state) {
 }
 
 static void test_arena_reset_frees_all_but_first_block(void **state) {
-  (void)state;
   long base = bt_alloc_live();
   bt_arena *a = bt_arena_new(512);
   unsigned char *first = bt_arena_alloc(a, 8);
@@ -111,7 +105,6 @@ static void test_arena_reset_frees_all_but_first_block(void **state) {
 }
 
 static void test_arena_calloc_zeroes_reused_memory(void **state) {
-  (void)state;
   bt_arena *a = bt_arena_new(1024);
   memset(bt_arena_alloc(a, 512), 0xFF, 512);
   bt_arena_reset(a);
@@ -122,7 +115,6 @@ static void test_arena_calloc_zeroes_reused_memory(void **state) {
 }
 
 static void test_arena_memdup_and_strndup(void **state) {
-  (void)state;
   bt_arena *a = bt_arena_new(0);
   const unsigned char bytes[] = {0, 1, 2, 0xFF, 0};
   unsigned char *d = bt_arena_memdup(a, bytes, sizeof(bytes));
@@ -137,12 +129,10 @@ static void test_arena_memdup_and_strndup(void **state) {
 }
 
 static void test_arena_free_null(void **state) {
-  (void)state;
   bt_arena_free(NULL);
 }
 
 static void test_arena_protobuf_allocator(void **state) {
-  (void)state;
   long base = bt_alloc_live();
   bt_arena *a = bt_arena_new(0);
   ProtobufCAllocator *pa = bt_arena_protobuf_allocator(a);
@@ -195,7 +185,6 @@ static const ProtobufCMessageDescriptor blob_desc = {
 };
 
 static void test_arena_protobuf_unpack_uses_arena(void **state) {
-  (void)state;
   uint8_t wire[3 + 300];
   wire[0] = 0x0A; /* field 1, length-delimited */
   wire[1] = 0xAC; /* 300 as a varint */

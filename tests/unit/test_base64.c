@@ -26,7 +26,6 @@ static const struct {
 #define NVEC (sizeof(vectors) / sizeof(vectors[0]))
 
 static void test_base64_encode_rfc4648_unpadded(void **state) {
-  (void)state;
   for (size_t i = 0; i < NVEC; i++) {
     char out[32];
     size_t len = strlen(vectors[i].raw);
@@ -38,7 +37,6 @@ static void test_base64_encode_rfc4648_unpadded(void **state) {
 }
 
 static void test_base64_decode_padded_and_unpadded(void **state) {
-  (void)state;
   for (size_t i = 0; i < NVEC; i++) {
     const char *forms[] = {vectors[i].unpadded, vectors[i].padded};
     for (int f = 0; f < 2; f++) {
@@ -53,7 +51,6 @@ static void test_base64_decode_padded_and_unpadded(void **state) {
 }
 
 static void test_base64_full_alphabet(void **state) {
-  (void)state;
   /* bytes chosen to hit '+' (62) and '/' (63) */
   const uint8_t raw[] = {0xFB, 0xFF, 0xBF, 0xF8};
   char out[16];
@@ -67,7 +64,6 @@ static void test_base64_full_alphabet(void **state) {
 }
 
 static void test_base64_decode_rejects(void **state) {
-  (void)state;
   const char *bad[] = {
       "Z",        /* len % 4 == 1 */
       "Zm9vY",    /* len % 4 == 1 */
@@ -99,7 +95,6 @@ static void test_base64_decode_rejects(void **state) {
 }
 
 static void test_base64_round_trip_lengths(void **state) {
-  (void)state;
   uint8_t raw[300];
   char enc[410];
   uint8_t dec[300 * 3 / 4 + 300];

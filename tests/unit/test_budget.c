@@ -12,14 +12,12 @@
 #include "budget.h"
 
 static int reset_process(void **state) {
-  (void)state;
   bt__budget_flush_thread();
   bt__budget_set_process_limit(0);
   return 0;
 }
 
 static void test_budget_connection_limit_and_hysteresis(void **state) {
-  (void)state;
   bt_budget b;
   bt__budget_init(&b, 1000);
   bt__budget_charge(&b, 1000);
@@ -37,7 +35,6 @@ static void test_budget_connection_limit_and_hysteresis(void **state) {
 }
 
 static void test_budget_release_more_than_charged_clamps(void **state) {
-  (void)state;
   bt_budget b;
   bt__budget_init(&b, 100);
   bt__budget_charge(&b, 10);
@@ -49,7 +46,6 @@ static void test_budget_release_more_than_charged_clamps(void **state) {
 }
 
 static void test_budget_no_own_limit_still_obeys_the_process(void **state) {
-  (void)state;
   size_t before = bt__budget_process_used();
   bt_budget b;
   bt__budget_init(&b, 0);
@@ -73,7 +69,6 @@ static void test_budget_no_own_limit_still_obeys_the_process(void **state) {
 }
 
 static void test_budget_small_charges_are_published_in_steps(void **state) {
-  (void)state;
   size_t before = bt__budget_process_used();
   bt_budget b;
   bt__budget_init(&b, 0);
@@ -92,7 +87,6 @@ static void test_budget_small_charges_are_published_in_steps(void **state) {
 #define ROUNDS 10000
 
 static void *charge_and_release(void *arg) {
-  (void)arg;
   bt_budget b;
   bt__budget_init(&b, 0);
   for (int i = 0; i < ROUNDS; i++)
@@ -104,7 +98,6 @@ static void *charge_and_release(void *arg) {
 }
 
 static void test_budget_threads_add_up_to_zero(void **state) {
-  (void)state;
   size_t before = bt__budget_process_used();
   pthread_t t[THREADS];
   for (int i = 0; i < THREADS; i++)

@@ -37,7 +37,6 @@ static void round_trip(const uint8_t *in, size_t len) {
 }
 
 static void test_compress_round_trip(void **state) {
-  (void)state;
   round_trip((const uint8_t *)"", 0);
   round_trip((const uint8_t *)"x", 1);
   round_trip((const uint8_t *)"hello hello hello hello", 23);
@@ -56,7 +55,6 @@ static void test_compress_round_trip(void **state) {
 }
 
 static void test_compress_decompresses_gzip_tool_output(void **state) {
-  (void)state;
   uint8_t *out;
   size_t len;
   assert_int_equal(
@@ -67,7 +65,6 @@ static void test_compress_decompresses_gzip_tool_output(void **state) {
 }
 
 static void test_compress_limit_is_exact(void **state) {
-  (void)state;
   uint8_t *out = NULL;
   size_t len = 0;
   long base = bt_alloc_live();
@@ -89,7 +86,6 @@ static void test_compress_limit_is_exact(void **state) {
 }
 
 static void test_compress_bomb_refused(void **state) {
-  (void)state;
   /* 32 MiB of zeros compress to ~32 KiB; a 1 MiB limit must stop it */
   size_t n = 32u << 20;
   uint8_t *zeros = bt_calloc(1, n);
@@ -119,7 +115,6 @@ static void expect_parse_error(const uint8_t *in, size_t len) {
 }
 
 static void test_compress_corrupt_refused(void **state) {
-  (void)state;
   uint8_t buf[sizeof(gzip_hello)];
   /* a flipped bit in each byte after the header: the deflate data, the
    * CRC-32 or the length in the trailer */
@@ -141,14 +136,12 @@ static void test_compress_corrupt_refused(void **state) {
 }
 
 static void test_compress_truncated_refused(void **state) {
-  (void)state;
   for (size_t len = 0; len < sizeof(gzip_hello); len++)
     expect_parse_error(gzip_hello, len);
   expect_parse_error(NULL, 0);
 }
 
 static void test_compress_trailing_garbage_refused(void **state) {
-  (void)state;
   uint8_t buf[2 * sizeof(gzip_hello)];
   memcpy(buf, gzip_hello, sizeof(gzip_hello));
   buf[sizeof(gzip_hello)] = 'x';

@@ -26,7 +26,6 @@ static const char *const files[] = {"x.pb",      "gw.crt",    "gw.key",
                                     "conf/c.key"};
 
 static int group_setup(void **state) {
-  (void)state;
   if (!getcwd(olddir, sizeof(olddir)) || !mkdtemp(tmpdir) ||
       chdir(tmpdir) != 0 || mkdir("conf", 0700) != 0)
     return -1;
@@ -41,7 +40,6 @@ static int group_setup(void **state) {
 }
 
 static int group_teardown(void **state) {
-  (void)state;
   for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
     unlink(files[i]);
   unlink("gw.yaml");
@@ -851,7 +849,6 @@ static void test_config_partial_load_keeps_good_values(void **state) {
 }
 
 static void test_config_parse_duration(void **state) {
-  (void)state;
   static const struct {
     const char *s;
     uint32_t ms;
@@ -896,7 +893,6 @@ static void test_config_parse_duration(void **state) {
 }
 
 static void test_config_parse_size(void **state) {
-  (void)state;
   static const struct {
     const char *s;
     uint32_t n;

@@ -25,7 +25,6 @@
 static gw_registry *reg;
 
 static int group_setup(void **state) {
-  (void)state;
   char err[512];
   reg = gw_registry_load(DYNTEST_DESCRIPTOR_SET, err, sizeof(err));
   if (!reg)
@@ -34,7 +33,6 @@ static int group_setup(void **state) {
 }
 
 static int group_teardown(void **state) {
-  (void)state;
   gw_registry_free(reg);
   return 0;
 }
@@ -1541,7 +1539,6 @@ static void test_dynmsg_encode_past_first_buffer(void **state) {
 }
 
 static void test_dynmsg_assignable(void **state) {
-  (void)state;
   const gw_message *st = msg("dyntest.Scalars");
   const gw_message *rt = msg("dyntest.Repeated");
   const gw_message *ot = msg("dyntest.Order");

@@ -10,7 +10,6 @@
 #include <baton/error.h>
 
 static void test_error_known_codes(void **state) {
-  (void)state;
   assert_string_equal(bt_strerror(BT_ERR_OK), "success");
   assert_string_equal(bt_err_name(BT_ERR_OK), "OK");
   assert_string_equal(bt_strerror(BT_ERR_NOMEM), "out of memory");
@@ -23,7 +22,6 @@ static void test_error_known_codes(void **state) {
 }
 
 static void test_error_every_code_has_distinct_name(void **state) {
-  (void)state;
   /* Every code in the range the X-macro covers has its own name and a
    * message other than the fallback. */
   for (int a = 0; a >= BT_ERR_LIMIT; a--) {
@@ -35,7 +33,6 @@ static void test_error_every_code_has_distinct_name(void **state) {
 }
 
 static void test_error_unknown_codes(void **state) {
-  (void)state;
   int unknown[] = {1, 42, BT_ERR_LIMIT - 1, -1000, INT32_MIN};
   for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
     assert_string_equal(bt_strerror(unknown[i]), "unknown error");

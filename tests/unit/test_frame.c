@@ -47,7 +47,6 @@ static size_t frame(uint8_t *buf, size_t at, int compressed, const char *body,
 }
 
 static void test_frame_header_write(void **state) {
-  (void)state;
   uint8_t h[5];
   bt__frame_header_write(h, 0, 0x01020304);
   assert_memory_equal(h, "\x00\x01\x02\x03\x04", 5);
@@ -59,7 +58,6 @@ static void test_frame_header_write(void **state) {
 }
 
 static void test_frame_whole_message_is_zero_copy(void **state) {
-  (void)state;
   uint8_t buf[64];
   size_t n = frame(buf, 0, 0, "hello", 5);
   bt_frame_decoder d;
@@ -78,7 +76,6 @@ static void test_frame_whole_message_is_zero_copy(void **state) {
 }
 
 static void test_frame_several_messages_in_one_feed(void **state) {
-  (void)state;
   uint8_t buf[256];
   size_t n = frame(buf, 0, 0, "one", 3);
   n = frame(buf, n, 1, "two!", 4);
@@ -103,7 +100,6 @@ static void test_frame_several_messages_in_one_feed(void **state) {
 }
 
 static void test_frame_byte_by_byte(void **state) {
-  (void)state;
   uint8_t buf[256];
   size_t n = frame(buf, 0, 0, "abc", 3);
   n = frame(buf, n, 0, "", 0);
@@ -128,7 +124,6 @@ static void test_frame_byte_by_byte(void **state) {
 }
 
 static void test_frame_message_straddles_feeds(void **state) {
-  (void)state;
   uint8_t buf[256];
   char body[100];
   for (int i = 0; i < 100; i++)
@@ -156,7 +151,6 @@ static void test_frame_message_straddles_feeds(void **state) {
 }
 
 static void test_frame_prefix_split_then_body_in_place(void **state) {
-  (void)state;
   uint8_t buf[64];
   size_t n = frame(buf, 0, 0, "xyz", 3);
   bt_frame_decoder d;
@@ -175,7 +169,6 @@ static void test_frame_prefix_split_then_body_in_place(void **state) {
 }
 
 static void test_frame_empty_message(void **state) {
-  (void)state;
   uint8_t buf[16];
   size_t n = frame(buf, 0, 1, "", 0);
   bt_frame_decoder d;
@@ -193,7 +186,6 @@ static void test_frame_empty_message(void **state) {
 }
 
 static void test_frame_over_limit_refused_before_buffering(void **state) {
-  (void)state;
   uint8_t hdr[5];
   bt__frame_header_write(hdr, 0, 101);
   long base = bt_alloc_live();
@@ -220,7 +212,6 @@ static void test_frame_over_limit_refused_before_buffering(void **state) {
 }
 
 static void test_frame_at_limit_accepted(void **state) {
-  (void)state;
   uint8_t buf[128];
   char body[100];
   memset(body, 'q', sizeof(body));
@@ -240,7 +231,6 @@ static void test_frame_at_limit_accepted(void **state) {
 }
 
 static void test_frame_bad_flags(void **state) {
-  (void)state;
   const uint8_t flags[] = {2, 0x80, 0xFF};
   for (size_t i = 0; i < sizeof(flags); i++) {
     uint8_t buf[16] = {flags[i], 0, 0, 0, 1, 'x'};
@@ -268,7 +258,6 @@ static void test_frame_bad_flags(void **state) {
 }
 
 static void test_frame_callback_error_stops(void **state) {
-  (void)state;
   uint8_t buf[64];
   size_t n = frame(buf, 0, 0, "a", 1);
   n = frame(buf, n, 0, "b", 1);
@@ -294,7 +283,6 @@ static void test_frame_callback_error_stops(void **state) {
 }
 
 static void test_frame_clear_releases_buffer(void **state) {
-  (void)state;
   uint8_t buf[64];
   size_t n = frame(buf, 0, 0, "0123456789", 10);
   long base = bt_alloc_live();
@@ -320,7 +308,6 @@ static int count_big(void *ud, int compressed, const uint8_t *msg, size_t len) {
 }
 
 static void test_frame_large_buffer_released_after_message(void **state) {
-  (void)state;
   enum { BIG = 200000 };
   uint8_t *buf = bt_malloc(BIG + 5);
   bt__frame_header_write(buf, 0, BIG);
@@ -344,7 +331,6 @@ static void test_frame_large_buffer_released_after_message(void **state) {
 
 /* Random chunkings of a stream of messages all decode to the same messages. */
 static void test_frame_random_chunking(void **state) {
-  (void)state;
   uint8_t stream[4096];
   size_t n = 0;
   char body[300];

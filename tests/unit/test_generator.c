@@ -156,7 +156,6 @@ int __wrap_bt_sync_call_recv(bt_sync_call *call, ProtobufCMessage **out) {
 }
 
 static int reset_seen(void **state) {
-  (void)state;
   memset(&seen, 0, sizeof seen);
   return 0;
 }
@@ -240,7 +239,6 @@ static const bt_method_desc *method(const char *path) {
 /* ---- the method table -------------------------------------------------- */
 
 static void test_generator_table_lists_every_method(void **state) {
-  (void)state;
   static const struct {
     const char *path;
     bt_call_kind kind;
@@ -277,7 +275,6 @@ static void test_generator_table_lists_every_method(void **state) {
 }
 
 static void test_generator_path_macros_match_table(void **state) {
-  (void)state;
   assert_string_equal(BATON_TEST__GEN_TEST__GEN_SERVICE__UNARY__PATH,
                       svc->methods[0].path);
   assert_string_equal(BATON_TEST__GEN_TEST__GEN_SERVICE__HTTPGET_URL__PATH,
@@ -287,7 +284,6 @@ static void test_generator_path_macros_match_table(void **state) {
 /* ---- dispatch ---------------------------------------------------------- */
 
 static void test_generator_invoke_passes_typed_request(void **state) {
-  (void)state;
   BatonTest__GenTest__EchoRequest req =
       BATON_TEST__GEN_TEST__ECHO_REQUEST__INIT;
   Baton__Common__Ping ping = BATON__COMMON__PING__INIT;
@@ -318,7 +314,6 @@ static void test_generator_invoke_passes_typed_request(void **state) {
 
 static void
 test_generator_invoke_streaming_handler_gets_call_only(void **state) {
-  (void)state;
   int ud;
   memset(&handled, 0, sizeof handled);
   method("/baton_test.genTest.GenService/ClientStream")
@@ -335,7 +330,6 @@ test_generator_invoke_streaming_handler_gets_call_only(void **state) {
 }
 
 static void test_generator_null_handler_answers_unimplemented(void **state) {
-  (void)state;
   BatonTest__GenTest__EchoRequest req =
       BATON_TEST__GEN_TEST__ECHO_REQUEST__INIT;
   /* Only Unary implemented: every other method must answer UNIMPLEMENTED
@@ -353,7 +347,6 @@ static void test_generator_null_handler_answers_unimplemented(void **state) {
 }
 
 static void test_generator_null_table_answers_unimplemented(void **state) {
-  (void)state;
   svc->methods[0].invoke(FAKE_CALL, NULL, NULL, NULL);
   assert_int_equal(seen.finish_seq, 1);
   assert_int_equal(seen.finish_code, BT_GRPC_UNIMPLEMENTED);
@@ -362,7 +355,6 @@ static void test_generator_null_table_answers_unimplemented(void **state) {
 /* ---- server wrappers ---------------------------------------------------- */
 
 static void test_generator_register_adds_the_table(void **state) {
-  (void)state;
   int ud;
   seen.next_rv = BT_ERR_EXISTS;
   int rv = baton_test__gen_test__gen_service__baton_register(
@@ -374,7 +366,6 @@ static void test_generator_register_adds_the_table(void **state) {
 }
 
 static void test_generator_send_passes_response(void **state) {
-  (void)state;
   Baton__Common__Pong pong = BATON__COMMON__PONG__INIT;
   seen.next_rv = BT_ERR_STATE;
   assert_int_equal(
@@ -386,7 +377,6 @@ static void test_generator_send_passes_response(void **state) {
 /* ---- client wrappers ---------------------------------------------------- */
 
 static void test_generator_start_unary_sends_request(void **state) {
-  (void)state;
   BatonTest__GenTest__EchoRequest req =
       BATON_TEST__GEN_TEST__ECHO_REQUEST__INIT;
   bt_call_opts opts = {0};
@@ -404,7 +394,6 @@ static void test_generator_start_unary_sends_request(void **state) {
 }
 
 static void test_generator_start_streaming_opens_call(void **state) {
-  (void)state;
   bt_client_callbacks cbs = {0};
   int ud;
   bt_client_call *c = baton_test__gen_test__gen_service__bidi_stream__start(
@@ -418,7 +407,6 @@ static void test_generator_start_streaming_opens_call(void **state) {
 }
 
 static void test_generator_sync_unary_returns_typed_response(void **state) {
-  (void)state;
   Baton__Common__Ping ping = BATON__COMMON__PING__INIT;
   Baton__Common__Pong pong = BATON__COMMON__PONG__INIT;
   Baton__Common__Pong *resp = NULL;
@@ -437,7 +425,6 @@ static void test_generator_sync_unary_returns_typed_response(void **state) {
 }
 
 static void test_generator_sync_server_stream_sends_then_closes(void **state) {
-  (void)state;
   BatonTest__GenTest__EchoRequest req =
       BATON_TEST__GEN_TEST__ECHO_REQUEST__INIT;
   bt_call_opts opts = {0};
@@ -454,7 +441,6 @@ static void test_generator_sync_server_stream_sends_then_closes(void **state) {
 
 static void
 test_generator_sync_streaming_leaves_sending_to_caller(void **state) {
-  (void)state;
   bt_sync_call *c = baton_test__gen_test__gen_service__client_stream_sync(
       FAKE_SYNC_CHANNEL, NULL);
   assert_ptr_equal(c, FAKE_SYNC_CALL);
@@ -465,7 +451,6 @@ test_generator_sync_streaming_leaves_sending_to_caller(void **state) {
 }
 
 static void test_generator_recv_types_response(void **state) {
-  (void)state;
   BatonTest__GenTest__EchoReply reply = BATON_TEST__GEN_TEST__ECHO_REPLY__INIT;
   BatonTest__GenTest__EchoReply *out = NULL;
   seen.next_rv = 1;

@@ -90,7 +90,6 @@ static void expect(const wire *w, bt_h2scan_verdict want, size_t frame_at) {
 }
 
 static void test_h2scan_a_well_behaved_client_passes(void **state) {
-  (void)state;
   wire w;
   start(&w);
   uint8_t msg[20] = {0};
@@ -104,7 +103,6 @@ static void test_h2scan_a_well_behaved_client_passes(void **state) {
 }
 
 static void test_h2scan_data_after_end_stream(void **state) {
-  (void)state;
   wire w;
   start(&w);
   headers(&w, 1, 0x1); /* END_STREAM */
@@ -114,7 +112,6 @@ static void test_h2scan_data_after_end_stream(void **state) {
 }
 
 static void test_h2scan_headers_after_rst_stream(void **state) {
-  (void)state;
   wire w;
   start(&w);
   headers(&w, 1, 0);
@@ -125,7 +122,6 @@ static void test_h2scan_headers_after_rst_stream(void **state) {
 }
 
 static void test_h2scan_trailers_end_the_stream(void **state) {
-  (void)state;
   wire w;
   start(&w);
   headers(&w, 1, 0);
@@ -139,7 +135,6 @@ static void test_h2scan_trailers_end_the_stream(void **state) {
 }
 
 static void test_h2scan_priority_rules(void **state) {
-  (void)state;
   wire w;
   start(&w);
   priority(&w, 3, 1); /* fine: a stream depending on another */
@@ -154,7 +149,6 @@ static void test_h2scan_priority_rules(void **state) {
 }
 
 static void test_h2scan_priority_frames_are_counted(void **state) {
-  (void)state;
   wire w;
   start(&w);
   for (int i = 0; i < 10; i++)
@@ -167,7 +161,6 @@ static void test_h2scan_priority_frames_are_counted(void **state) {
 }
 
 static void test_h2scan_stream_ids_must_increase(void **state) {
-  (void)state;
   wire w;
   start(&w);
   headers(&w, 5, 0);
@@ -177,7 +170,6 @@ static void test_h2scan_stream_ids_must_increase(void **state) {
 }
 
 static void test_h2scan_trailers_of_an_older_stream_pass(void **state) {
-  (void)state;
   wire w;
   start(&w);
   /* Stream 1 stays open while 100 newer streams come and go; its

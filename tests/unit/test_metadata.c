@@ -17,7 +17,6 @@
 #define KEY(s) (s), strlen(s)
 
 static void test_metadata_add_and_read_back(void **state) {
-  (void)state;
   long base = bt_alloc_live();
   bt_metadata *md = bt_metadata_new(NULL);
   assert_int_equal(bt_metadata_count(md), 0);
@@ -44,7 +43,6 @@ static void test_metadata_add_and_read_back(void **state) {
 }
 
 static void test_metadata_keeps_order_and_duplicates(void **state) {
-  (void)state;
   bt_metadata *md = bt_metadata_new(NULL);
   char key[16], val[16];
   /* past the initial capacity, with a repeated key */
@@ -76,7 +74,6 @@ static void test_metadata_keeps_order_and_duplicates(void **state) {
 }
 
 static void test_metadata_arena_backed(void **state) {
-  (void)state;
   bt_arena *a = bt_arena_new(0);
   long base = bt_alloc_live();
   size_t used = bt_arena_used(a);
@@ -93,14 +90,12 @@ static void test_metadata_arena_backed(void **state) {
 }
 
 static void test_metadata_free_null(void **state) {
-  (void)state;
   bt_metadata_free(NULL);
   assert_int_equal(bt_metadata_count(NULL), 0);
   assert_null(bt_metadata_get(NULL, "a", NULL));
 }
 
 static void test_metadata_key_validation(void **state) {
-  (void)state;
   const char *good[] = {"a",
                         "x-user-id",
                         "foo_bar.baz",
@@ -127,7 +122,6 @@ static void test_metadata_key_validation(void **state) {
 }
 
 static void test_metadata_value_validation(void **state) {
-  (void)state;
   bt_metadata *md = bt_metadata_new(NULL);
   /* printable ASCII including space and tilde */
   assert_int_equal(bt_metadata_add_str(md, "a", " !~ok~ "), 0);
@@ -149,7 +143,6 @@ static void test_metadata_value_validation(void **state) {
 }
 
 static void test_metadata_key_is_binary(void **state) {
-  (void)state;
   assert_true(bt_metadata_key_is_binary(KEY("x-bin")));
   assert_true(bt_metadata_key_is_binary(KEY("-bin")));
   assert_true(bt_metadata_key_is_binary(KEY("grpc-status-details-bin")));
@@ -163,7 +156,6 @@ static void test_metadata_key_is_binary(void **state) {
 }
 
 static void test_metadata_key_is_reserved(void **state) {
-  (void)state;
   const char *reserved[] = {
       ":path",
       ":authority",
@@ -210,7 +202,6 @@ static void test_metadata_key_is_reserved(void **state) {
 }
 
 static void test_metadata_wire_bin_decodes_padded_and_unpadded(void **state) {
-  (void)state;
   bt_metadata *md = bt_metadata_new(NULL);
   const char *padded = "AAH/gA==";
   const char *unpadded = "AAH/gA";
@@ -240,7 +231,6 @@ static void test_metadata_wire_bin_decodes_padded_and_unpadded(void **state) {
 }
 
 static void test_metadata_wire_bad_base64_adds_nothing(void **state) {
-  (void)state;
   long base = bt_alloc_live();
   bt_metadata *md = bt_metadata_new(NULL);
   const char *bad[] = {"A", "AB=", "A===", "!!!!", "AB CD", "AB\n"};
@@ -257,7 +247,6 @@ static void test_metadata_wire_bad_base64_adds_nothing(void **state) {
 }
 
 static void test_metadata_wire_plain_and_bad_names(void **state) {
-  (void)state;
   bt_metadata *md = bt_metadata_new(NULL);
   /* plain values are copied as received (the HTTP/2 library checked them) */
   const uint8_t v[] = "caf\xc3\xa9";
@@ -276,7 +265,6 @@ static void test_metadata_wire_plain_and_bad_names(void **state) {
 }
 
 static void test_metadata_wire_value_encodes_bin_unpadded(void **state) {
-  (void)state;
   const uint8_t raw[] = {0x00, 0x01, 0xFF, 0x80};
   char out[32];
   assert_int_equal(bt__metadata_wire_value_len("a-bin", raw, 4), 6);
@@ -291,7 +279,6 @@ static void test_metadata_wire_value_encodes_bin_unpadded(void **state) {
 }
 
 static void test_metadata_wire_round_trip(void **state) {
-  (void)state;
   bt_arena *a = bt_arena_new(0);
   bt_metadata *md = bt_metadata_new(a);
   uint8_t raw[64];

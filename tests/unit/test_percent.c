@@ -27,13 +27,11 @@ static void check_decode(const char *in, const char *want, size_t want_len) {
 }
 
 static void test_percent_encode_ascii_unchanged(void **state) {
-  (void)state;
   check_encode("hello, world! ~{}", 17, "hello, world! ~{}");
   check_encode("", 0, "");
 }
 
 static void test_percent_encode_escapes(void **state) {
-  (void)state;
   check_encode("100%", 4, "100%25");
   check_encode("a\nb\tc", 5, "a%0Ab%09c");
   check_encode("\x7f\x1f", 2, "%7F%1F");
@@ -43,7 +41,6 @@ static void test_percent_encode_escapes(void **state) {
 }
 
 static void test_percent_decode(void **state) {
-  (void)state;
   check_decode("caf%C3%A9", "caf\xc3\xa9", 5);
   /* lowercase hex is accepted too */
   check_decode("caf%c3%a9", "caf\xc3\xa9", 5);
@@ -54,7 +51,6 @@ static void test_percent_decode(void **state) {
 }
 
 static void test_percent_decode_bad_sequences_kept(void **state) {
-  (void)state;
   check_decode("%", "%", 1);
   check_decode("%4", "%4", 2);
   check_decode("%zz", "%zz", 3);
@@ -69,7 +65,6 @@ static void test_percent_decode_bad_sequences_kept(void **state) {
 }
 
 static void test_percent_decode_respects_length(void **state) {
-  (void)state;
   uint8_t out[8];
   /* "%41" cut to "%4": the escape is incomplete within len */
   assert_int_equal(bt__percent_decode("%41", 2, out), 2);
@@ -77,7 +72,6 @@ static void test_percent_decode_respects_length(void **state) {
 }
 
 static void test_percent_round_trip_all_bytes(void **state) {
-  (void)state;
   uint8_t in[256];
   for (int i = 0; i < 256; i++)
     in[i] = (uint8_t)i;

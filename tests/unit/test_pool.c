@@ -13,13 +13,11 @@
 #include "pool.h"
 
 static int teardown(void **state) {
-  (void)state;
   bt__pool_flush();
   return 0;
 }
 
 static void test_pool_every_size_is_usable_and_aligned(void **state) {
-  (void)state;
   /* Every size up to past the largest class, each filled to its end. */
   for (size_t size = 0; size <= BT_POOL_MAX_SIZE + 100; size++) {
     unsigned char *p = bt__pool_alloc(size);
@@ -31,7 +29,6 @@ static void test_pool_every_size_is_usable_and_aligned(void **state) {
 }
 
 static void test_pool_reuses_a_freed_block_of_the_same_class(void **state) {
-  (void)state;
   bt__pool_flush();
   void *a = bt__pool_alloc(100);
   bt__pool_free(a);
@@ -48,7 +45,6 @@ static void test_pool_reuses_a_freed_block_of_the_same_class(void **state) {
 }
 
 static void test_pool_blocks_in_use_do_not_overlap(void **state) {
-  (void)state;
   enum { N = 2000 };
   static unsigned char *ptrs[N];
   static size_t sizes[N];
@@ -68,7 +64,6 @@ static void test_pool_blocks_in_use_do_not_overlap(void **state) {
 }
 
 static void test_pool_keeps_at_most_its_budget(void **state) {
-  (void)state;
   bt__pool_flush();
   size_t n = BT_POOL_THREAD_BUDGET / 4096 + 100;
   void **blocks = calloc(n, sizeof(*blocks));
@@ -84,7 +79,6 @@ static void test_pool_keeps_at_most_its_budget(void **state) {
 }
 
 static void test_pool_large_blocks_are_not_kept(void **state) {
-  (void)state;
   bt__pool_flush();
   void *p = bt__pool_alloc(BT_POOL_MAX_SIZE + 1);
   memset(p, 1, BT_POOL_MAX_SIZE + 1);
@@ -93,7 +87,6 @@ static void test_pool_large_blocks_are_not_kept(void **state) {
 }
 
 static void test_pool_realloc_keeps_the_bytes(void **state) {
-  (void)state;
   unsigned char *p = bt__pool_realloc(NULL, 10);
   for (int i = 0; i < 10; i++)
     p[i] = (unsigned char)i;
@@ -112,7 +105,6 @@ static void test_pool_realloc_keeps_the_bytes(void **state) {
 }
 
 static void test_pool_calloc_zeroes_a_reused_block(void **state) {
-  (void)state;
   unsigned char *p = bt__pool_alloc(64);
   memset(p, 0xFF, 64);
   bt__pool_free(p);
@@ -132,7 +124,6 @@ static void *free_all(void *arg) {
 }
 
 static void test_pool_blocks_can_be_freed_on_another_thread(void **state) {
-  (void)state;
   bt__pool_flush();
   void *blocks[100];
   for (int i = 0; i < 100; i++)
@@ -147,7 +138,6 @@ static void test_pool_blocks_can_be_freed_on_another_thread(void **state) {
 }
 
 static void test_pool_serves_an_nghttp2_session(void **state) {
-  (void)state;
   nghttp2_session_callbacks *cbs;
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session *h2;

@@ -11,7 +11,6 @@
 #define SEC 1000000000LL
 
 static void test_ratelim_burst_then_empty(void **state) {
-  (void)state;
   bt_ratelim r;
   bt__ratelim_init(&r, 1000, 33, 0);
   for (int i = 0; i < 1000; i++)
@@ -20,7 +19,6 @@ static void test_ratelim_burst_then_empty(void **state) {
 }
 
 static void test_ratelim_refills_at_the_rate(void **state) {
-  (void)state;
   bt_ratelim r;
   bt__ratelim_init(&r, 10, 33, 0);
   for (int i = 0; i < 10; i++)
@@ -37,7 +35,6 @@ static void test_ratelim_refills_at_the_rate(void **state) {
 }
 
 static void test_ratelim_steady_rate_below_the_limit_never_trips(void **state) {
-  (void)state;
   bt_ratelim r;
   bt__ratelim_init(&r, 5, 33, 0);
   /* 30 events a second for a minute. */
@@ -46,7 +43,6 @@ static void test_ratelim_steady_rate_below_the_limit_never_trips(void **state) {
 }
 
 static void test_ratelim_clock_going_back_is_harmless(void **state) {
-  (void)state;
   bt_ratelim r;
   bt__ratelim_init(&r, 1, 1, 5 * SEC);
   assert_int_equal(bt__ratelim_take(&r, 5 * SEC), 0);
@@ -54,7 +50,6 @@ static void test_ratelim_clock_going_back_is_harmless(void **state) {
 }
 
 static void test_ratelim_zero_burst_means_no_limit(void **state) {
-  (void)state;
   bt_ratelim r;
   bt__ratelim_init(&r, 0, 0, 0);
   for (int i = 0; i < 100000; i++)

@@ -204,7 +204,6 @@ static void test_registry_presence_and_oneofs(void **state) {
 
 static int n_seen;
 static void count_method(const gw_method *m, void *ud) {
-  (void)ud;
   assert_non_null(m->input);
   n_seen++;
 }
@@ -312,7 +311,6 @@ static size_t file_index(const fdset *set, const char *name) {
 }
 
 static void test_registry_missing_import_refused(void **state) {
-  (void)state;
   long live = bt_alloc_live();
   fdset *set = unpack_set();
   size_t i = file_index(set, "dyn/dyn_common.proto");
@@ -332,7 +330,6 @@ static void test_registry_missing_import_refused(void **state) {
 }
 
 static void test_registry_missing_method_type_refused(void **state) {
-  (void)state;
   fdset *set = unpack_set();
   Google__Protobuf__FileDescriptorProto *dyn =
       set->file[file_index(set, "dyn/dyn.proto")];
@@ -349,7 +346,6 @@ static void test_registry_missing_method_type_refused(void **state) {
 }
 
 static void test_registry_duplicate_refused(void **state) {
-  (void)state;
   fdset *set = unpack_set();
   size_t i = file_index(set, "dyn/dyn_common.proto");
   Google__Protobuf__FileDescriptorProto **files =
@@ -370,7 +366,6 @@ static void test_registry_duplicate_refused(void **state) {
 }
 
 static void test_registry_bad_field_refused(void **state) {
-  (void)state;
   fdset *set = unpack_set();
   Google__Protobuf__FileDescriptorProto *dyn =
       set->file[file_index(set, "dyn/dyn.proto")];
@@ -391,7 +386,6 @@ static void test_registry_bad_field_refused(void **state) {
 }
 
 static void test_registry_garbage_refused(void **state) {
-  (void)state;
   long live = bt_alloc_live();
   char err[512];
   const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01};

@@ -10,14 +10,12 @@
 #include "proxy/proxy.h"
 
 static void test_route_method_prefix_matches_that_method_only(void **state) {
-  (void)state;
   assert_true(gw_route_matches("/pkg.Service/Get", "/pkg.Service/Get"));
   assert_false(gw_route_matches("/pkg.Service/Get", "/pkg.Service/GetAdmin"));
   assert_false(gw_route_matches("/pkg.Service/Get", "/pkg.Service/Ge"));
 }
 
 static void test_route_service_prefix_matches_on_the_slash(void **state) {
-  (void)state;
   assert_true(gw_route_matches("/pkg.Service/", "/pkg.Service/Get"));
   assert_true(gw_route_matches("/pkg.Service", "/pkg.Service/Get"));
   assert_false(gw_route_matches("/pkg.Service", "/pkg.ServiceAdmin/Get"));
@@ -26,7 +24,6 @@ static void test_route_service_prefix_matches_on_the_slash(void **state) {
 }
 
 static void test_route_longest_match_wins(void **state) {
-  (void)state;
   gw_route_config routes[] = {
       {.prefix = "/pkg.Service/", .backend = "all"},
       {.prefix = "/pkg.Service/Get", .backend = "get"},

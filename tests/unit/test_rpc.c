@@ -24,13 +24,10 @@ static int port;
  * the status named by request metadata "x-status". */
 static void bidi_msg(bt_call *call, const ProtobufCMessage *msg,
                      const uint8_t *bytes, size_t len, void *ud) {
-  (void)msg;
-  (void)ud;
   bt_call_send_bytes(call, bytes, len);
 }
 
 static void bidi_half_close(bt_call *call, void *ud) {
-  (void)ud;
   const uint8_t *st =
       bt_metadata_get(bt_call_request_metadata(call), "x-status", NULL);
   bt_call_add_trailing_metadata(call, "x-trailer", "t", 1);
@@ -48,9 +45,6 @@ static int cancels;
 
 static void echo_invoke(bt_call *call, const ProtobufCMessage *req,
                         const void *h, void *ud) {
-  (void)req;
-  (void)h;
-  (void)ud;
   /* "x-echo" comes back as initial metadata, or the request entry that
    * "x-echo-key" names. */
   const bt_metadata *req_md = bt_call_request_metadata(call);
@@ -72,9 +66,6 @@ static void echo_invoke(bt_call *call, const ProtobufCMessage *req,
 /* Never answers: waits for the deadline or a cancel. */
 static void hang_invoke(bt_call *call, const ProtobufCMessage *req,
                         const void *h, void *ud) {
-  (void)req;
-  (void)h;
-  (void)ud;
   bt_call_on_cancel(call, bidi_cancel, &cancels);
 }
 
@@ -85,7 +76,6 @@ static const bt_method_desc methods[] = {
 static const bt_service_desc service = {"test.Echo", 2, methods};
 
 static int setup(void **state) {
-  (void)state;
   bt_server_opts o;
   bt_server_opts_init(&o);
   o.workers = 2;
@@ -100,7 +90,6 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-  (void)state;
   bt_server_free(server);
   return 0;
 }
@@ -131,7 +120,6 @@ typedef struct {
 } result;
 
 static void r_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
-  (void)c;
   result *r = ud;
   size_t len;
   const uint8_t *v = bt_metadata_get(md, "x-echo", &len);
@@ -146,8 +134,6 @@ static void r_headers(bt_client_call *c, const bt_metadata *md, void *ud) {
 
 static void r_message(bt_client_call *c, const ProtobufCMessage *m,
                       const uint8_t *bytes, size_t len, void *ud) {
-  (void)c;
-  (void)m;
   result *r = ud;
   if (r->got_len + len <= sizeof(r->got)) {
     memcpy(r->got + r->got_len, bytes, len);
@@ -157,7 +143,6 @@ static void r_message(bt_client_call *c, const ProtobufCMessage *m,
 }
 
 static void r_done(bt_client_call *c, const bt_status *st, void *ud) {
-  (void)c;
   result *r = ud;
   r->done = 1;
   r->code = st->code;
@@ -194,7 +179,6 @@ static void wait_done(async_client *a, result *r) {
 }
 
 static void test_rpc_bidi_echo_with_metadata(void **state) {
-  (void)state;
   async_client a;
   client_open(&a);
   bt_metadata *md = bt_metadata_new(NULL);
@@ -222,7 +206,6 @@ static void test_rpc_bidi_echo_with_metadata(void **state) {
 }
 
 static void test_rpc_status_and_message(void **state) {
-  (void)state;
   async_client a;
   client_open(&a);
   bt_metadata *md = bt_metadata_new(NULL);
@@ -241,7 +224,6 @@ static void test_rpc_status_and_message(void **state) {
 
 static void
 test_rpc_client_metadata_user_agent_and_reserved_keys(void **state) {
-  (void)state;
   async_client a;
   client_open(&a);
   bt_metadata *md = bt_metadata_new(NULL);
@@ -267,7 +249,6 @@ test_rpc_client_metadata_user_agent_and_reserved_keys(void **state) {
 }
 
 static void test_rpc_unknown_method_is_unimplemented(void **state) {
-  (void)state;
   async_client a;
   client_open(&a);
   result r = {0};
@@ -281,7 +262,6 @@ static void test_rpc_unknown_method_is_unimplemented(void **state) {
 }
 
 static void test_rpc_deadline_exceeded_both_sides(void **state) {
-  (void)state;
   async_client a;
   client_open(&a);
   int before = __atomic_load_n(&cancels, __ATOMIC_SEQ_CST);
@@ -305,7 +285,6 @@ static void test_rpc_deadline_exceeded_both_sides(void **state) {
 }
 
 static void test_rpc_client_cancel_reaches_handler(void **state) {
-  (void)state;
   async_client a;
   client_open(&a);
   int before = __atomic_load_n(&cancels, __ATOMIC_SEQ_CST);
@@ -326,7 +305,6 @@ static void test_rpc_client_cancel_reaches_handler(void **state) {
 }
 
 static void test_rpc_message_over_limit_is_resource_exhausted(void **state) {
-  (void)state;
   async_client a;
   client_open(&a);
   result r = {0};
@@ -341,7 +319,6 @@ static void test_rpc_message_over_limit_is_resource_exhausted(void **state) {
 }
 
 static void test_rpc_many_concurrent_calls_one_connection(void **state) {
-  (void)state;
   async_client a;
   client_open(&a);
   enum { N = 300 };
@@ -367,7 +344,6 @@ static void test_rpc_many_concurrent_calls_one_connection(void **state) {
 }
 
 static void test_rpc_connection_refused_is_unavailable(void **state) {
-  (void)state;
   bt_loop *loop = bt_loop_new();
   bt_channel_opts o;
   bt_channel_opts_init(&o);
@@ -387,7 +363,6 @@ static void test_rpc_connection_refused_is_unavailable(void **state) {
 }
 
 static void test_rpc_sync_channel_roundtrip(void **state) {
-  (void)state;
   bt_sync_channel *ch = channel();
   bt_sync_call *c = bt_sync_call_start(ch, "/test.Echo/Nope", NULL, NULL);
   bt_sync_call_close_send(c);

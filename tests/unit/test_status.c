@@ -10,7 +10,6 @@
 #include <baton/status.h>
 
 static void test_status_names(void **state) {
-  (void)state;
   assert_string_equal(bt_grpc_code_name(BT_GRPC_OK), "OK");
   assert_string_equal(bt_grpc_code_name(BT_GRPC_DEADLINE_EXCEEDED),
                       "DEADLINE_EXCEEDED");
@@ -22,7 +21,6 @@ static void test_status_names(void **state) {
 }
 
 static void test_status_from_name_round_trips(void **state) {
-  (void)state;
   for (int c = 0; c <= 16; c++) {
     const char *name = bt_grpc_code_name(c);
     assert_string_not_equal(name, "UNKNOWN_CODE");
@@ -31,7 +29,6 @@ static void test_status_from_name_round_trips(void **state) {
 }
 
 static void test_status_from_name_rejects(void **state) {
-  (void)state;
   assert_int_equal(bt_grpc_code_from_name("unavailable", 11), -1);
   assert_int_equal(bt_grpc_code_from_name("UNKNOWN_CODE", 12), -1);
   assert_int_equal(bt_grpc_code_from_name("", 0), -1);
@@ -43,7 +40,6 @@ static void test_status_from_name_rejects(void **state) {
 }
 
 static void test_status_from_http_status(void **state) {
-  (void)state;
   static const struct {
     int http, grpc;
   } table[] = {
@@ -69,7 +65,6 @@ static void test_status_from_http_status(void **state) {
 }
 
 static void test_status_from_h2_error(void **state) {
-  (void)state;
   /* PROTOCOL-HTTP2.md's table, indexed by HTTP/2 error code 0x0..0xd. */
   static const int table[] = {
       BT_GRPC_INTERNAL,           /* NO_ERROR */

@@ -15,7 +15,6 @@ static int parse(const char *s, int64_t *ns) {
 }
 
 static void test_timeout_parse_each_unit(void **state) {
-  (void)state;
   static const struct {
     const char *s;
     int64_t ns;
@@ -41,7 +40,6 @@ static void test_timeout_parse_each_unit(void **state) {
 }
 
 static void test_timeout_parse_saturates(void **state) {
-  (void)state;
   int64_t ns = 0;
   /* 99999999 hours is about 3.6e20 ns, past INT64_MAX */
   assert_int_equal(parse("99999999H", &ns), 0);
@@ -54,7 +52,6 @@ static void test_timeout_parse_saturates(void **state) {
 }
 
 static void test_timeout_parse_rejects(void **state) {
-  (void)state;
   const char *bad[] = {
       "",     "S",   "1",   "10",    "123456789S", "000000001S", "-1S",
       "+1S",  " 1S", "1S ", "1 S",   "1s",         "1h",         "1x",
@@ -75,7 +72,6 @@ static void test_timeout_parse_rejects(void **state) {
 }
 
 static void test_timeout_format_values(void **state) {
-  (void)state;
   static const struct {
     int64_t ns;
     const char *s;
@@ -104,7 +100,6 @@ static void test_timeout_format_values(void **state) {
 }
 
 static void test_timeout_round_trip(void **state) {
-  (void)state;
   static const int64_t unit_ns[] = {1,          1000,          1000000,
                                     1000000000, 60000000000LL, 3600000000000LL};
   uint64_t x = 88172645463325252ULL;
