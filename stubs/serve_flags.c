@@ -13,7 +13,8 @@
 #define DEFAULT_HOST "127.0.0.1"
 #define MAX_WORKERS 1024
 
-/* Limits, each a field of bt_server_opts (see baton/server.h). */
+/* Limits: every field of bt_server_opts but workers, in its order (see
+ * baton/server.h for units and defaults). */
 static const struct limit {
   const char *name;
   size_t offset;
@@ -23,19 +24,17 @@ static const struct limit {
   { #f, offsetof(bt_server_opts, f), 1 }
 #define U32_LIMIT(f)                                                           \
   { #f, offsetof(bt_server_opts, f), 0 }
-    SIZE_LIMIT(connection_buffer),
-    SIZE_LIMIT(process_buffer),
-    SIZE_LIMIT(stream_buffer),
-    SIZE_LIMIT(max_recv_message),
-    U32_LIMIT(handshake_timeout_ms),
-    U32_LIMIT(idle_timeout_ms),
-    U32_LIMIT(buffer_timeout_ms),
-    U32_LIMIT(request_header_timeout_ms),
-    U32_LIMIT(stream_idle_timeout_ms),
-    U32_LIMIT(max_connections),
-    U32_LIMIT(max_concurrent_streams),
-    U32_LIMIT(glitch_burst),
-    U32_LIMIT(glitch_rate),
+    U32_LIMIT(max_concurrent_streams), U32_LIMIT(max_header_list),
+    SIZE_LIMIT(max_recv_message),      U32_LIMIT(initial_window),
+    U32_LIMIT(connection_window),      U32_LIMIT(handshake_timeout_ms),
+    U32_LIMIT(idle_timeout_ms),        U32_LIMIT(write_timeout_ms),
+    U32_LIMIT(stream_reset_burst),     U32_LIMIT(stream_reset_rate),
+    U32_LIMIT(max_continuations),      SIZE_LIMIT(connection_buffer),
+    SIZE_LIMIT(process_buffer),        U32_LIMIT(buffer_timeout_ms),
+    SIZE_LIMIT(stream_buffer),         U32_LIMIT(decoded_factor),
+    SIZE_LIMIT(decoded_floor),         U32_LIMIT(request_header_timeout_ms),
+    U32_LIMIT(stream_idle_timeout_ms), U32_LIMIT(max_connections),
+    U32_LIMIT(glitch_burst),           U32_LIMIT(glitch_rate),
 #undef SIZE_LIMIT
 #undef U32_LIMIT
 };

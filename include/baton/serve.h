@@ -59,12 +59,9 @@ typedef struct bt_serve_app {
  *   --cert=FILE --key=FILE   the TLS pair; default certs/out/server.{crt,key}
  *   --ca=FILE                verify the certificates clients present
  *   --require_client_cert[=true]  and refuse clients without one (needs --ca)
- *   --FIELD=N                a limit of bt_server_opts: connection_buffer,
- *                            process_buffer, stream_buffer, max_recv_message
- *                            (bytes), handshake_timeout_ms, idle_timeout_ms,
- *                            buffer_timeout_ms, request_header_timeout_ms,
- *                            stream_idle_timeout_ms (ms), max_connections,
- *                            max_concurrent_streams, glitch_burst, glitch_rate
+ *   --FIELD=N                any other field of bt_server_opts, the
+ *                            limits (baton/server.h): --connection_buffer=N,
+ *                            --request_header_timeout_ms=N, ...
  *   --help                   the usage on stdout; exit status 0
  * then app->flag for any other argument. It blocks the stop signals
  * (bt_serve_block_signals) before any thread starts, builds the server,

@@ -101,6 +101,13 @@ static void test_limits_set_their_fields(void **state) {
   assert_int_equal(f.opts.connection_buffer, 8388608);
   assert_int_equal(f.opts.request_header_timeout_ms, 1000);
   assert_int_equal(f.opts.glitch_rate, 0);
+  assert_int_equal(
+      parse(&f, ARGS("--port=0", "--initial_window=65535", "--decoded_floor=0",
+                     "--max_header_list", "8192")),
+      0);
+  assert_int_equal(f.opts.initial_window, 65535);
+  assert_int_equal(f.opts.decoded_floor, 0);
+  assert_int_equal(f.opts.max_header_list, 8192);
   /* uint32_t fields stop at UINT32_MAX; size_t ones do not. */
   assert_int_equal(parse(&f, ARGS("--port=0", "--idle_timeout_ms=4294967296")),
                    -1);
