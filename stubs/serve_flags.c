@@ -42,7 +42,6 @@ static const struct limit {
 
 /* A "--name[=value]" argument taken apart; name is not NUL-terminated. */
 typedef struct flag {
-  const char *arg; /* the whole argument, for messages */
   const char *name;
   size_t name_len;
   const char *value; /* after '=', or NULL */
@@ -161,8 +160,7 @@ static int standard_flag(serve_flags *f, int argc, char **argv, int *i,
   if (strncmp(arg, "--", 2) != 0)
     return 0;
   const char *eq = strchr(arg + 2, '=');
-  flag fl = {.arg = arg,
-             .name = arg + 2,
+  flag fl = {.name = arg + 2,
              .name_len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2),
              .value = eq ? eq + 1 : NULL};
   if (!is_standard(&fl))
