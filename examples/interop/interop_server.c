@@ -3,10 +3,12 @@
  * the stubs protoc-gen-baton generates, so stock gRPC clients can test the
  * runtime.
  *
- *   baton-interop-server --port=N [--host=ADDR] [--use_tls=true
- *       [--cert=FILE] [--key=FILE] [--ca=FILE --require_client_cert=true]]
+ *   baton-interop-server --port=N [--host=ADDR (default 0.0.0.0)]
+ *       [--use_tls=true [--cert=FILE] [--key=FILE]
+ *        [--ca=FILE --require_client_cert=true]]
  *       [--LIMIT=N ...]   (any bt_server_opts limit, e.g.
  *       --connection_buffer=8388608 --request_header_timeout_ms=1000)
+ * which are bt_serve's flags (baton/serve.h), as is the rest of main.
  *
  * Server features: EmptyCall, UnaryCall, CacheableUnaryCall,
  * StreamingInputCall, StreamingOutputCall, FullDuplexCall, HalfDuplexCall,
@@ -20,13 +22,12 @@
  * and streaming responses wait for bt_call_writable (a client that does not
  * read makes the handler wait, not the queue grow).
  * Prints "listening on PORT" once serving; SIGTERM or SIGINT drains and
- * exits 0. */
+ * exits 0 (bt_serve). */
 #include <baton/baton.h>
 
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "grpc/testing/test.baton.h"
@@ -385,151 +386,6 @@ static void half_duplex_call(bt_call *call, void *ud) {
 
 /* ---- main --------------------------------------------------------------- */
 
-typedef struct server_flags {
-  const char *host;
-  int port;
-  int use_tls;
-  const char *cert, *key, *ca;
-  int require_client_cert;
-  bt_server_opts opts; /* the limit flags below */
-} server_flags;
-
-/* Limit flags, each a field of bt_server_opts (see baton/server.h). */
-static const struct limit_flag {
-  const char *name;
-  size_t offset;
-  int is_size; /* size_t, else uint32_t */
-} limit_flags[] = {
-#define SIZE_FLAG(f)                                                           \
-  { #f, offsetof(bt_server_opts, f), 1 }
-#define U32_FLAG(f)                                                            \
-  { #f, offsetof(bt_server_opts, f), 0 }
-    SIZE_FLAG(connection_buffer),
-    SIZE_FLAG(process_buffer),
-    SIZE_FLAG(stream_buffer),
-    SIZE_FLAG(max_recv_message),
-    U32_FLAG(buffer_timeout_ms),
-    U32_FLAG(request_header_timeout_ms),
-    U32_FLAG(stream_idle_timeout_ms),
-    U32_FLAG(idle_timeout_ms),
-    U32_FLAG(handshake_timeout_ms),
-    U32_FLAG(max_connections),
-    U32_FLAG(max_concurrent_streams),
-    U32_FLAG(glitch_burst),
-    U32_FLAG(glitch_rate),
-    U32_FLAG(workers),
-#undef SIZE_FLAG
-#undef U32_FLAG
-};
-
-static bt_server *the_server;
-
-static int parse_bool(const char *v, int *out) {
-  if (!strcmp(v, "true") || !strcmp(v, "1")) {
-    *out = 1;
-    return 0;
-  }
-  if (!strcmp(v, "false") || !strcmp(v, "0")) {
-    *out = 0;
-    return 0;
-  }
-  return -1;
-}
-
-/* A --LIMIT=N flag into f->opts: 1 when arg is one, -1 when its value is
- * bad, 0 when arg is another flag. */
-static int limit_flag(const char *arg, server_flags *f);
-
-/* "--name=value" matching name: returns value, else NULL. */
-static const char *flag_value(const char *arg, const char *name) {
-  size_t n = strlen(name);
-  if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, name, n) != 0 ||
-      arg[2 + n] != '=')
-    return NULL;
-  return arg + 3 + n;
-}
-
-static int usage(const char *bad) {
-  fprintf(stderr,
-          "baton-interop-server: bad flag %s\n"
-          "usage: baton-interop-server --port=N [--host=ADDR] "
-          "[--use_tls=true [--cert=FILE] [--key=FILE]\n"
-          "       [--ca=FILE --require_client_cert=true]] [--LIMIT=N ...]\n"
-          "limits (bt_server_opts fields): connection_buffer, "
-          "process_buffer,\n"
-          "       stream_buffer, max_recv_message (bytes); "
-          "buffer_timeout_ms,\n"
-          "       request_header_timeout_ms, stream_idle_timeout_ms, "
-          "idle_timeout_ms,\n"
-          "       handshake_timeout_ms (ms); max_connections, "
-          "max_concurrent_streams,\n"
-          "       glitch_burst, glitch_rate, workers\n",
-          bad);
-  return 2;
-}
-
-static int limit_flag(const char *arg, server_flags *f) {
-  for (size_t i = 0; i < sizeof(limit_flags) / sizeof(limit_flags[0]); i++) {
-    const char *v = flag_value(arg, limit_flags[i].name);
-    if (!v)
-      continue;
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || *v == '-' ||
-        (!limit_flags[i].is_size && n > UINT32_MAX))
-      return -1;
-    char *field = (char *)&f->opts + limit_flags[i].offset;
-    if (limit_flags[i].is_size)
-      *(size_t *)field = (size_t)n;
-    else
-      *(uint32_t *)field = (uint32_t)n;
-    return 1;
-  }
-  return 0;
-}
-
-static int parse_flags(int argc, char **argv, server_flags *f) {
-  bt_server_opts_init(&f->opts);
-  f->host = "0.0.0.0";
-  f->port = -1;
-  f->use_tls = 0;
-  f->cert = "certs/out/server.crt";
-  f->key = "certs/out/server.key";
-  f->ca = NULL;
-  f->require_client_cert = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v;
-    char *end;
-    if ((v = flag_value(a, "port"))) {
-      long p = strtol(v, &end, 10);
-      if (*v == '\0' || *end != '\0' || p < 0 || p > 65535)
-        return usage(a);
-      f->port = (int)p;
-    } else if ((v = flag_value(a, "host"))) {
-      f->host = v;
-    } else if ((v = flag_value(a, "use_tls"))) {
-      if (parse_bool(v, &f->use_tls) < 0)
-        return usage(a);
-    } else if ((v = flag_value(a, "cert"))) {
-      f->cert = v;
-    } else if ((v = flag_value(a, "key"))) {
-      f->key = v;
-    } else if ((v = flag_value(a, "ca"))) {
-      f->ca = v;
-    } else if ((v = flag_value(a, "require_client_cert"))) {
-      if (parse_bool(v, &f->require_client_cert) < 0)
-        return usage(a);
-    } else if (limit_flag(a, f) != 1) {
-      return usage(a);
-    }
-  }
-  if (f->port < 0)
-    return usage("(--port is required)");
-  if (f->require_client_cert && (!f->use_tls || !f->ca))
-    return usage("--require_client_cert (needs --use_tls=true and --ca)");
-  return 0;
-}
-
 static const Grpc__Testing__TestService_BatonHandlers test_service = {
     .empty_call = empty_call,
     .unary_call = unary_call,
@@ -544,48 +400,18 @@ static const Grpc__Testing__TestService_BatonHandlers test_service = {
 static const Grpc__Testing__UnimplementedService_BatonHandlers
     unimplemented_service = {0};
 
-int main(int argc, char **argv) {
-  server_flags f;
-  int rv = parse_flags(argc, argv, &f);
-  if (rv != 0)
+static int setup(bt_server *server, void *ud) {
+  int rv =
+      grpc__testing__test_service__baton_register(server, &test_service, ud);
+  if (rv < 0)
     return rv;
+  return grpc__testing__unimplemented_service__baton_register(
+      server, &unimplemented_service, ud);
+}
 
-  the_server = bt_server_new(&f.opts);
-  if (grpc__testing__test_service__baton_register(the_server, &test_service,
-                                                  NULL) < 0 ||
-      grpc__testing__unimplemented_service__baton_register(
-          the_server, &unimplemented_service, NULL) < 0) {
-    fprintf(stderr, "baton-interop-server: cannot register the services\n");
-    rv = 1;
-    goto out;
-  }
-  bt_tls_opts tls = {.cert_file = f.cert,
-                     .key_file = f.key,
-                     .ca_file = f.ca,
-                     .require_client_cert = f.require_client_cert};
-  rv = bt_server_listen(the_server, f.host, f.port, f.use_tls ? &tls : NULL);
-  if (rv < 0) {
-    fprintf(stderr, "baton-interop-server: cannot listen on %s:%d: %s\n",
-            f.host, f.port, bt_strerror(rv));
-    rv = 1;
-    goto out;
-  }
-
-  bt_serve_block_signals(); /* before the workers start: they inherit it */
-  rv = bt_server_start(the_server);
-  if (rv < 0) {
-    fprintf(stderr, "baton-interop-server: cannot start: %s\n",
-            bt_strerror(rv));
-    rv = 1;
-    goto out;
-  }
-  printf("listening on %d\n", bt_server_port(the_server, 0));
-  fflush(stdout);
-  bt_serve_wait_signal();
-  bt_server_shutdown(the_server);
-  bt_server_wait(the_server);
-  rv = 0;
-out:
-  bt_server_free(the_server);
-  return rv;
+int main(int argc, char **argv) {
+  /* Every address, as gRPC's own interop servers listen. */
+  static const bt_serve_app app = {
+      .name = "baton-interop-server", .setup = setup, .host = "0.0.0.0"};
+  return bt_serve(argc, argv, &app);
 }

@@ -1,13 +1,13 @@
-/* common.c: the shop backends' shared main (flags, listen, signals) and the
- * Stats counters. Handlers run on several worker threads, so the counters
- * sit behind one mutex; a call takes it once on arrival, which costs nothing
- * next to the call itself. */
+/* common.c: the shop backends' Stats counters and reply helpers. Handlers
+ * run on several worker threads, so the counters sit behind one mutex; a
+ * call takes it once on arrival, which costs nothing next to the call
+ * itself. The last traceparent and authorization stay allocated at exit:
+ * reachable from stats, so no leak checker counts them. */
 #include "common.h"
 
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* ---- Stats ----------------------------------------------------------- */
@@ -120,123 +120,4 @@ char *shop_sprintf(bt_call *call, const char *fmt, ...) {
   vsnprintf(s, (size_t)n + 1, fmt, ap);
   va_end(ap);
   return s;
-}
-
-/* ---- main -------------------------------------------------------------- */
-
-typedef struct shop_flags {
-  const char *host;
-  int port;
-  int workers;
-  int use_tls;
-  const char *cert;
-  const char *key;
-} shop_flags;
-
-static bt_server *the_server;
-
-/* "--name=value" matching name: returns value, else NULL. */
-static const char *flag_value(const char *arg, const char *name) {
-  size_t n = strlen(name);
-  if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, name, n) != 0 ||
-      arg[2 + n] != '=')
-    return NULL;
-  return arg + 3 + n;
-}
-
-/* A decimal in [lo, hi], or -1. */
-static long parse_int(const char *v, long lo, long hi) {
-  char *end;
-  long n = strtol(v, &end, 10);
-  return (*v == '\0' || *end != '\0' || n < lo || n > hi) ? -1 : n;
-}
-
-static int usage(const char *name, const char *bad) {
-  fprintf(stderr,
-          "%s: bad flag %s\n"
-          "usage: %s --port=N [--host=ADDR] [--workers=N]\n"
-          "       [--use_tls=true [--cert=FILE] [--key=FILE]]\n",
-          name, bad, name);
-  return 2;
-}
-
-static int parse_flags(const char *name, int argc, char **argv, shop_flags *f) {
-  *f = (shop_flags){.host = "127.0.0.1",
-                    .port = -1,
-                    .cert = "certs/out/server.crt",
-                    .key = "certs/out/server.key"};
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v;
-    if ((v = flag_value(a, "port"))) {
-      if ((f->port = (int)parse_int(v, 0, 65535)) < 0)
-        return usage(name, a);
-    } else if ((v = flag_value(a, "workers"))) {
-      if ((f->workers = (int)parse_int(v, 0, 1024)) < 0)
-        return usage(name, a);
-    } else if ((v = flag_value(a, "host"))) {
-      f->host = v;
-    } else if ((v = flag_value(a, "use_tls"))) {
-      if (!strcmp(v, "true") || !strcmp(v, "1"))
-        f->use_tls = 1;
-      else if (!strcmp(v, "false") || !strcmp(v, "0"))
-        f->use_tls = 0;
-      else
-        return usage(name, a);
-    } else if ((v = flag_value(a, "cert"))) {
-      f->cert = v;
-    } else if ((v = flag_value(a, "key"))) {
-      f->key = v;
-    } else {
-      return usage(name, a);
-    }
-  }
-  return f->port < 0 ? usage(name, "(--port is required)") : 0;
-}
-
-int shop_serve(const char *name, int argc, char **argv, shop_register_fn reg) {
-  shop_flags f;
-  int rv = parse_flags(name, argc, argv, &f);
-  if (rv != 0)
-    return rv;
-
-  bt_server_opts opts;
-  bt_server_opts_init(&opts);
-  opts.workers = f.workers;
-  the_server = bt_server_new(&opts);
-  bt_tls_opts tls = {.cert_file = f.cert, .key_file = f.key};
-  if ((rv = reg(the_server)) < 0) {
-    fprintf(stderr, "%s: cannot register the service: %s\n", name,
-            bt_strerror(rv));
-    rv = 1;
-    goto out;
-  }
-  if ((rv = bt_server_listen(the_server, f.host, f.port,
-                             f.use_tls ? &tls : NULL)) < 0) {
-    fprintf(stderr, "%s: cannot listen on %s:%d: %s\n", name, f.host, f.port,
-            bt_strerror(rv));
-    rv = 1;
-    goto out;
-  }
-
-  bt_serve_block_signals(); /* before the workers start: they inherit it */
-  if ((rv = bt_server_start(the_server)) < 0) {
-    fprintf(stderr, "%s: cannot start: %s\n", name, bt_strerror(rv));
-    rv = 1;
-    goto out;
-  }
-  printf("listening on %d\n", bt_server_port(the_server, 0));
-  fflush(stdout);
-  bt_serve_wait_signal();
-  bt_server_shutdown(the_server);
-  bt_server_wait(the_server);
-  rv = 0;
-out:
-  bt_server_free(the_server);
-  the_server = NULL;
-  pthread_mutex_lock(&stats.mu);
-  bt_free(stats.last_traceparent);
-  bt_free(stats.last_authorization);
-  stats.last_traceparent = stats.last_authorization = NULL;
-  pthread_mutex_unlock(&stats.mu);
-  return rv;
 }

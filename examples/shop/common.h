@@ -1,24 +1,14 @@
-/* common.h: what the four shop backends share — their command line, the
- * server's life (listen, "listening on PORT", SIGTERM drains), and the Stats
- * method every backend service serves so end-to-end tests can see what
- * reached a backend: calls, cancellations, the deadline left on arrival and
- * the last traceparent and authorization metadata. */
+/* common.h: what the four shop backends' handlers share: the Stats method
+ * every backend service serves so end-to-end tests can see what reached a
+ * backend (calls, cancellations, the deadline left on arrival and the last
+ * traceparent and authorization metadata), and reply helpers. Their main is
+ * bt_serve (baton/serve.h). */
 #ifndef SHOP_COMMON_H
 #define SHOP_COMMON_H
 
 #include <baton/baton.h>
 
 #include "shop/v1/common.pb-c.h"
-
-/* Registers the backend's service on server; returns 0 or a BT_ERR_*. */
-typedef int (*shop_register_fn)(bt_server *server);
-
-/* The whole main of a backend: parses
- *   --port=N [--host=ADDR] [--workers=N]
- *   [--use_tls=true [--cert=FILE] [--key=FILE]]
- * registers with reg, serves until SIGTERM or SIGINT and returns the exit
- * status (2 for bad flags). name prefixes error messages. */
-int shop_serve(const char *name, int argc, char **argv, shop_register_fn reg);
 
 /* Counts call for Stats and records its deadline, traceparent and
  * authorization; counts it again if it gets cancelled. Every handler but

@@ -6,7 +6,7 @@
  * which tests use to fail one branch of a parallel group while the other is
  * still running (and must be cancelled).
  *
- *   shop-inventory --port=N [--use_tls=true --cert=FILE --key=FILE] */
+ *   shop-inventory --port=N [--use_tls=true ...]  (bt_serve's flags: --help) */
 #include <string.h>
 
 #include "common.h"
@@ -46,10 +46,11 @@ static void reserve(bt_call *call, const Shop__V1__ReserveRequest *req,
 static const Shop__V1__Inventory_BatonHandlers handlers = {.reserve = reserve,
                                                            .stats = shop_stats};
 
-static int reg(bt_server *server) {
-  return shop__v1__inventory__baton_register(server, &handlers, NULL);
+static int setup(bt_server *server, void *ud) {
+  return shop__v1__inventory__baton_register(server, &handlers, ud);
 }
 
 int main(int argc, char **argv) {
-  return shop_serve("shop-inventory", argc, argv, reg);
+  static const bt_serve_app app = {.name = "shop-inventory", .setup = setup};
+  return bt_serve(argc, argv, &app);
 }

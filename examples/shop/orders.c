@@ -5,7 +5,7 @@
  * refuses an empty customer_id, no items or a quantity below 1 with
  * INVALID_ARGUMENT. Cancel (the saga's compensation) accepts any "ord-" id.
  *
- *   shop-orders --port=N [--use_tls=true --cert=FILE --key=FILE] */
+ *   shop-orders --port=N [--use_tls=true ...]  (bt_serve's flags: --help) */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -59,10 +59,11 @@ static void cancel(bt_call *call, const Shop__V1__CancelOrderRequest *req,
 static const Shop__V1__Orders_BatonHandlers handlers = {
     .create = create, .cancel = cancel, .stats = shop_stats};
 
-static int reg(bt_server *server) {
-  return shop__v1__orders__baton_register(server, &handlers, NULL);
+static int setup(bt_server *server, void *ud) {
+  return shop__v1__orders__baton_register(server, &handlers, ud);
 }
 
 int main(int argc, char **argv) {
-  return shop_serve("shop-orders", argc, argv, reg);
+  static const bt_serve_app app = {.name = "shop-orders", .setup = setup};
+  return bt_serve(argc, argv, &app);
 }

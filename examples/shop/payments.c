@@ -9,7 +9,7 @@
  *                    APPROVED (remembers only the last order id it failed)
  * A negative amount is INVALID_ARGUMENT.
  *
- *   shop-payments --port=N [--use_tls=true --cert=FILE --key=FILE] */
+ *   shop-payments --port=N [--use_tls=true ...]  (bt_serve's flags: --help) */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,10 +68,11 @@ static void charge(bt_call *call, const Shop__V1__ChargeRequest *req,
 static const Shop__V1__Payments_BatonHandlers handlers = {.charge = charge,
                                                           .stats = shop_stats};
 
-static int reg(bt_server *server) {
-  return shop__v1__payments__baton_register(server, &handlers, NULL);
+static int setup(bt_server *server, void *ud) {
+  return shop__v1__payments__baton_register(server, &handlers, ud);
 }
 
 int main(int argc, char **argv) {
-  return shop_serve("shop-payments", argc, argv, reg);
+  static const bt_serve_app app = {.name = "shop-payments", .setup = setup};
+  return bt_serve(argc, argv, &app);
 }

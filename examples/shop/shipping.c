@@ -5,7 +5,7 @@
  * 500. A request without an address (or with no country) is
  * INVALID_ARGUMENT.
  *
- *   shop-shipping --port=N [--use_tls=true --cert=FILE --key=FILE] */
+ *   shop-shipping --port=N [--use_tls=true ...]  (bt_serve's flags: --help) */
 #include "common.h"
 #include "shop/v1/shop.baton.h"
 
@@ -36,10 +36,11 @@ static void quote(bt_call *call, const Shop__V1__QuoteRequest *req, void *ud) {
 static const Shop__V1__Shipping_BatonHandlers handlers = {.quote = quote,
                                                           .stats = shop_stats};
 
-static int reg(bt_server *server) {
-  return shop__v1__shipping__baton_register(server, &handlers, NULL);
+static int setup(bt_server *server, void *ud) {
+  return shop__v1__shipping__baton_register(server, &handlers, ud);
 }
 
 int main(int argc, char **argv) {
-  return shop_serve("shop-shipping", argc, argv, reg);
+  static const bt_serve_app app = {.name = "shop-shipping", .setup = setup};
+  return bt_serve(argc, argv, &app);
 }

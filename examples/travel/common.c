@@ -1,6 +1,7 @@
-/* common.c: the travel backends' shared main (flags, listen, signals), the
+/* common.c: the travel backends' own flags (bt_serve runs their main), the
  * path of every business call (switches, delay, idempotency, apply) and the
- * in-memory state behind Get, Reset and Configure.
+ * in-memory state behind Get, Reset and Configure. The state stays
+ * allocated at exit: reachable from st, so no leak checker counts it.
  *
  * Handlers run on several worker threads; all state sits behind one mutex.
  * An apply function runs with it held, so "is this (saga id, step) new?"
@@ -9,7 +10,6 @@
 #include "common.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -565,14 +565,11 @@ void travel_configure(bt_call *call, const Travel__V1__ConfigureRequest *req,
   send_state(call, s);
 }
 
-/* ---- main -------------------------------------------------------------- */
+/* ---- the flags: ConfigureRequest's switches ---------------------------- */
 
-static bt_server *the_server; /* for the signal handler */
-
-static void on_signal(int sig) {
-  if (the_server)
-    bt_server_shutdown(the_server); /* async-signal-safe */
-}
+static const char flag_usage[] = "       [--delay_ms=N [--delay_methods=M1,M2] "
+                                 "[--apply_before_delay=true]]\n"
+                                 "       [--unavailable_methods=M1,M2]\n";
 
 /* "--name=value" matching name: returns value, else NULL. */
 static const char *flag_value(const char *arg, const char *name) {
@@ -590,111 +587,46 @@ static long parse_int(const char *v, long lo, long hi) {
   return (*v == '\0' || *end != '\0' || n < lo || n > hi) ? -1 : n;
 }
 
-static int usage(const char *name, const char *bad) {
-  fprintf(stderr,
-          "%s: bad flag %s\n"
-          "usage: %s --port=N [--host=ADDR] [--workers=N]\n"
-          "       [--delay_ms=N [--delay_methods=M1,M2] "
-          "[--apply_before_delay=true]]\n"
-          "       [--unavailable_methods=M1,M2]\n",
-          name, bad, name);
-  return 2;
+/* One switch into sw; returns bt_serve_flag_fn's 1, 0 or -1. */
+static int switch_flag(switches *sw, const char *arg) {
+  const char *v;
+  long n;
+  if ((v = flag_value(arg, "delay_ms"))) {
+    if ((n = parse_int(v, 0, 3600 * 1000)) < 0)
+      return -1;
+    sw->delay_ms = (int)n;
+  } else if ((v = flag_value(arg, "delay_methods"))) {
+    bt_free(sw->delay_methods);
+    sw->delay_methods = method_list_flag(v);
+  } else if ((v = flag_value(arg, "apply_before_delay"))) {
+    if (!strcmp(v, "true") || !strcmp(v, "1"))
+      sw->apply_before_delay = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0"))
+      sw->apply_before_delay = 0;
+    else
+      return -1;
+  } else if ((v = flag_value(arg, "unavailable_methods"))) {
+    bt_free(sw->unavailable_methods);
+    sw->unavailable_methods = method_list_flag(v);
+  } else {
+    return 0;
+  }
+  return 1;
 }
 
-typedef struct flags {
-  const char *host;
-  int port;
-  int workers;
-} flags;
-
-/* Parses argv into f and the switches' defaults (st.sw_flags). */
-static int parse_flags(const char *name, int argc, char **argv, flags *f) {
-  *f = (flags){.host = "127.0.0.1", .port = -1};
-  switches *sw = &st.sw_flags;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v;
-    if ((v = flag_value(a, "port"))) {
-      if ((f->port = (int)parse_int(v, 0, 65535)) < 0)
-        return usage(name, a);
-    } else if ((v = flag_value(a, "workers"))) {
-      if ((f->workers = (int)parse_int(v, 0, 1024)) < 0)
-        return usage(name, a);
-    } else if ((v = flag_value(a, "host"))) {
-      f->host = v;
-    } else if ((v = flag_value(a, "delay_ms"))) {
-      if ((sw->delay_ms = (int)parse_int(v, 0, 3600 * 1000)) < 0)
-        return usage(name, a);
-    } else if ((v = flag_value(a, "delay_methods"))) {
-      bt_free(sw->delay_methods);
-      sw->delay_methods = method_list_flag(v);
-    } else if ((v = flag_value(a, "apply_before_delay"))) {
-      if (!strcmp(v, "true") || !strcmp(v, "1"))
-        sw->apply_before_delay = 1;
-      else if (!strcmp(v, "false") || !strcmp(v, "0"))
-        sw->apply_before_delay = 0;
-      else
-        return usage(name, a);
-    } else if ((v = flag_value(a, "unavailable_methods"))) {
-      bt_free(sw->unavailable_methods);
-      sw->unavailable_methods = method_list_flag(v);
-    } else {
-      return usage(name, a);
-    }
-  }
-  return f->port < 0 ? usage(name, "(--port is required)") : 0;
-}
-
-int travel_serve(const char *name, int argc, char **argv,
-                 travel_register_fn reg) {
-  flags f;
-  int rv = parse_flags(name, argc, argv, &f);
-  if (rv != 0)
-    goto out_flags;
-  switches_copy(&st.sw, &st.sw_flags);
-
-  bt_server_opts opts;
-  bt_server_opts_init(&opts);
-  opts.workers = f.workers;
-  the_server = bt_server_new(&opts);
-  if ((rv = reg(the_server)) < 0) {
-    fprintf(stderr, "%s: cannot register the service: %s\n", name,
-            bt_strerror(rv));
-    rv = 1;
-    goto out;
-  }
-  if ((rv = bt_server_listen(the_server, f.host, f.port, NULL)) < 0) {
-    fprintf(stderr, "%s: cannot listen on %s:%d: %s\n", name, f.host, f.port,
-            bt_strerror(rv));
-    rv = 1;
-    goto out;
-  }
-
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-
-  if ((rv = bt_server_start(the_server)) < 0) {
-    fprintf(stderr, "%s: cannot start: %s\n", name, bt_strerror(rv));
-    rv = 1;
-    goto out;
-  }
-  printf("listening on %d\n", bt_server_port(the_server, 0));
-  fflush(stdout);
-  bt_server_wait(the_server);
-  rv = 0;
-out:;
-  bt_server *server = the_server;
-  the_server = NULL; /* before the free: a late signal must not use it */
-  bt_server_free(server);
-  pthread_mutex_lock(&st.mu);
-  state_clear();
-  switches_clear(&st.sw);
-  pthread_mutex_unlock(&st.mu);
-out_flags:
-  switches_clear(&st.sw_flags);
+/* Runs on the main thread before any worker starts: no lock needed. */
+static int travel_flag(const char *arg, void *ud) {
+  int rv = switch_flag(&st.sw_flags, arg);
+  /* The flags are in force from the start. bt_serve has no hook after the
+   * last flag, so each one copies them all again (a few, once). */
+  if (rv == 1)
+    switches_copy(&st.sw, &st.sw_flags);
   return rv;
+}
+
+bt_serve_app travel_app(const char *name, bt_serve_setup_fn setup) {
+  return (bt_serve_app){.name = name,
+                        .setup = setup,
+                        .flag = travel_flag,
+                        .flag_usage = flag_usage};
 }

@@ -1,8 +1,8 @@
-/* common.h: what the three travel backends share — their command line and
- * the server's life, and the machinery around each business call that makes
- * them fit a saga: idempotency by (baton-saga-id, baton-step), switches
- * that make a method slow or unavailable, and the state tests read back
- * (Get, Reset, Configure).
+/* common.h: what the three travel backends share — their command line (for
+ * bt_serve, which runs their main) and the machinery around each business
+ * call that makes them fit a saga: idempotency by (baton-saga-id, baton-step),
+ * switches that make a method slow or unavailable, and the state tests read
+ * back (Get, Reset, Configure).
  *
  * A backend's own code is an apply function per business method. It runs
  * under the backend's one lock, so it reads and changes the records below
@@ -16,19 +16,12 @@
 
 #include "travel/v1/state.pb-c.h"
 
-/* Registers the backend's service on server; returns 0 or a BT_ERR_*. */
-typedef int (*travel_register_fn)(bt_server *server);
-
-/* The whole main of a backend: parses
- *   --port=N [--host=ADDR] [--workers=N]
+/* The bt_serve_app of a backend: name, setup (registers its service) and
+ * the switches of ConfigureRequest (proto/travel/v1/state.proto) as flags,
+ * in force from the start and again after each Reset:
  *   [--delay_ms=N [--delay_methods=M1,M2] [--apply_before_delay=true]]
- *   [--unavailable_methods=M1,M2]
- * (the switches of ConfigureRequest, in proto/travel/v1/state.proto),
- * registers with reg, prints "listening on PORT", serves until SIGTERM or
- * SIGINT and returns the exit status (2 for bad flags). name prefixes error
- * messages. */
-int travel_serve(const char *name, int argc, char **argv,
-                 travel_register_fn reg);
+ *   [--unavailable_methods=M1,M2] */
+bt_serve_app travel_app(const char *name, bt_serve_setup_fn setup);
 
 /* The saga a call belongs to: its baton-saga-id and baton-step metadata,
  * "" when absent. Owned by the call. */

@@ -7,7 +7,8 @@
  * already refunded id changes nothing and is recorded as "refund-noop"; an
  * empty id means "the one this saga's pay step made", if any.
  *
- *   travel-payments --port=N [switches: see common.h] */
+ *   travel-payments --port=N [switches: see common.h]  (bt_serve's flags:
+ * --help) */
 #include <string.h>
 
 #include "common.h"
@@ -77,10 +78,11 @@ static const Travel__V1__Payments_BatonHandlers handlers = {
     .reset = travel_reset,
     .configure = travel_configure};
 
-static int reg(bt_server *server) {
-  return travel__v1__payments__baton_register(server, &handlers, NULL);
+static int setup(bt_server *server, void *ud) {
+  return travel__v1__payments__baton_register(server, &handlers, ud);
 }
 
 int main(int argc, char **argv) {
-  return travel_serve("travel-payments", argc, argv, reg);
+  bt_serve_app app = travel_app("travel-payments", setup);
+  return bt_serve(argc, argv, &app);
 }

@@ -7,7 +7,8 @@
  * cancelled id changes nothing and is recorded as "cancel-noop"; an empty
  * id means "the one this saga's reserve step made", if any.
  *
- *   travel-reservations --port=N [switches: see common.h] */
+ *   travel-reservations --port=N [switches: see common.h]  (bt_serve's flags:
+ * --help) */
 #include <string.h>
 
 #include "common.h"
@@ -76,10 +77,11 @@ static const Travel__V1__Reservations_BatonHandlers handlers = {
     .reset = travel_reset,
     .configure = travel_configure};
 
-static int reg(bt_server *server) {
-  return travel__v1__reservations__baton_register(server, &handlers, NULL);
+static int setup(bt_server *server, void *ud) {
+  return travel__v1__reservations__baton_register(server, &handlers, ud);
 }
 
 int main(int argc, char **argv) {
-  return travel_serve("travel-reservations", argc, argv, reg);
+  bt_serve_app app = travel_app("travel-reservations", setup);
+  return bt_serve(argc, argv, &app);
 }

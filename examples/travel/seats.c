@@ -4,7 +4,8 @@
  * (RESOURCE_EXHAUSTED), which sends the saga back through the refund and
  * the cancellation.
  *
- *   travel-seats --port=N [switches: see common.h] */
+ *   travel-seats --port=N [switches: see common.h]  (bt_serve's flags: --help)
+ */
 #include <string.h>
 
 #include "common.h"
@@ -49,10 +50,11 @@ static const Travel__V1__Seats_BatonHandlers handlers = {.assign = on_assign,
                                                          .configure =
                                                              travel_configure};
 
-static int reg(bt_server *server) {
-  return travel__v1__seats__baton_register(server, &handlers, NULL);
+static int setup(bt_server *server, void *ud) {
+  return travel__v1__seats__baton_register(server, &handlers, ud);
 }
 
 int main(int argc, char **argv) {
-  return travel_serve("travel-seats", argc, argv, reg);
+  bt_serve_app app = travel_app("travel-seats", setup);
+  return bt_serve(argc, argv, &app);
 }
