@@ -1081,6 +1081,295 @@ static void test_deadline_none_leaves_step_timeouts(void **state) {
   assert_string_equal(CLIENT_REPLY()->payment_id, "p-6");
 }
 
+/* ---- the saga log, read back --------------------------------------------- */
+
+typedef struct logged_step {
+  char name[16];
+  int index;
+  int state;
+  uint32_t attempts;
+} logged_step;
+
+typedef struct logged_saga {
+  char id[48];
+  char flow[48];
+  int state;
+  size_t n_steps;
+  logged_step steps[8];
+} logged_saga;
+
+static struct {
+  logged_saga sagas[4];
+  size_t n;
+} logged;
+
+static void keep_logged(const gw_saga_view *s, void *ud) {
+  assert_true(logged.n < 4);
+  logged_saga *k = &logged.sagas[logged.n++];
+  snprintf(k->id, sizeof(k->id), "%s", s->saga_id);
+  snprintf(k->flow, sizeof(k->flow), "%s", s->flow);
+  k->state = s->state;
+  k->n_steps = s->n_steps;
+  assert_true(s->n_steps <= 8);
+  for (size_t i = 0; i < s->n_steps; i++) {
+    snprintf(k->steps[i].name, sizeof(k->steps[i].name), "%s",
+             s->steps[i].name);
+    k->steps[i].index = s->steps[i].index;
+    k->steps[i].state = s->steps[i].state;
+    k->steps[i].attempts = s->steps[i].attempts;
+  }
+}
+
+/* Stops the worker (so the log is closed and its writes are in) and reads
+ * every saga in the log into `logged`. */
+static void read_log(void) {
+  stop_worker();
+  char err[256];
+  gw_sagalog_opts o = {.sqlite_path = fx.db};
+  gw_sagalog *log = gw_sagalog_open(&o, err, sizeof(err));
+  assert_non_null(log);
+  memset(&logged, 0, sizeof(logged));
+  assert_true(gw_sagalog_list(log, -1, keep_logged, NULL) >= 0);
+  gw_sagalog_close(log);
+}
+
+/* A step state's name, so a failing comparison reads as one. */
+static const char *step_state_name(int state) {
+  static const char *const names[] = {"STARTED", "COMMITTED", "FAILED",
+                                      "COMPENSATED", "COMPENSATION_FAILED"};
+  return state >= 0 && state <= GW_STEP_COMPENSATION_FAILED ? names[state]
+                                                            : "UNKNOWN";
+}
+
+static void assert_step(const logged_saga *s, size_t i, const char *name,
+                        gw_step_state state) {
+  assert_true(i < s->n_steps);
+  assert_string_equal(s->steps[i].name, name);
+  assert_string_equal(step_state_name(s->steps[i].state),
+                      step_state_name((int)state));
+}
+
+/* ---- sagas --------------------------------------------------------------- */
+
+static const Engt__Done done_reply = ENGT__DONE__INIT;
+
+/* Book: order committed (o-1, 1250 cents); pay and stock sent together. */
+static void book_until_group_sent(void) {
+  Engt__OrderRequest req = order_request();
+  invoke("engt.Front/Book", &req, INT64_MAX);
+  Engt__Order o = order_reply("o-1", 1250);
+  reply(call_to("Orders/Create"), &o.base);
+}
+
+/* Book with order, pay and stock committed and ship sent. */
+static void book_until_ship_sent(void) {
+  book_until_group_sent();
+  Engt__Payment p = payment_reply("p-1", "OK");
+  reply(call_to("Payments/Charge"), &p.base);
+  Engt__Reservation r = reservation_reply();
+  reply(call_to("Inventory/Reserve"), &r.base);
+}
+
+static void assert_saga_call(const upcall *u, const char *saga_id,
+                             const char *step) {
+  assert_string_equal(u->saga_id, saga_id);
+  assert_string_equal(u->step, step);
+}
+
+/* Every call of a saga carries its id and step; when a later step fails,
+ * the client hears at once and the committed steps are undone in reverse
+ * order, the parallel group's members together, each compensation's
+ * request built from its step's response. */
+static void test_saga_compensates_in_reverse_group_together(void **state) {
+  book_until_ship_sent();
+  const char *id = call_to("Orders/Create")->saga_id;
+  assert_int_equal(strlen(id), 32);
+  assert_string_equal(call_to("Orders/Create")->md_keys,
+                      "x-tenant,traceparent,baton-saga-id,baton-step");
+  assert_saga_call(call_to("Orders/Create"), id, "order");
+  assert_saga_call(call_to("Payments/Charge"), id, "pay");
+  assert_saga_call(call_to("Inventory/Reserve"), id, "stock");
+  assert_saga_call(call_to("Shipping/Quote"), id, "ship");
+
+  advance_ms(3);
+  reply_error(call_to("Shipping/Quote"), BT_GRPC_FAILED_PRECONDITION,
+              "no route");
+  assert_string_equal(fx.trace,
+                      "start Orders/Create @0; "
+                      "start Payments/Charge @0; "
+                      "start Inventory/Reserve @0; "
+                      "start Shipping/Quote @0; "
+                      "finish FAILED_PRECONDITION step 'ship' failed: no "
+                      "route @3; "
+                      "start Inventory/Release @3; "
+                      "start Payments/Refund @3");
+  upcall *release = call_to("Inventory/Release");
+  assert_saga_call(release, id, "compensate:stock");
+  assert_string_equal(release->md_keys, "baton-saga-id,baton-step");
+  assert_int_equal(release->timeout_ns, 5000 * MS); /* the default */
+  Engt__ReleaseReq *rel =
+      REQUEST_OF(release, Engt__ReleaseReq, engt__release_req);
+  assert_int_equal(rel->n_ids, 2);
+  assert_string_equal(rel->ids[0], "r-1");
+  assert_string_equal(rel->ids[1], "r-2");
+  assert_string_equal(rel->order_id, "o-1");
+  upcall *refund = call_to("Payments/Refund");
+  assert_saga_call(refund, id, "compensate:pay");
+  assert_int_equal(refund->timeout_ns, 2000 * MS);
+  Engt__RefundReq *ref = REQUEST_OF(refund, Engt__RefundReq, engt__refund_req);
+  assert_string_equal(ref->payment_id, "p-1");
+  assert_string_equal(ref->order_id, "o-1");
+  assert_int_equal(ref->amount, 1250);
+
+  /* The order is cancelled only once the whole group is undone. */
+  advance_ms(1);
+  reply(release, &done_reply.base);
+  assert_int_equal(fx.n_calls, 6);
+  advance_ms(1);
+  reply(refund, &done_reply.base);
+  assert_int_equal(fx.n_calls, 7);
+  upcall *cancel = call_to("Orders/Cancel");
+  assert_saga_call(cancel, id, "compensate:order");
+  Engt__CancelReq *can = REQUEST_OF(cancel, Engt__CancelReq, engt__cancel_req);
+  assert_string_equal(can->order_id, "o-1");
+  reply(cancel, &done_reply.base);
+  assert_string_equal(strstr(fx.trace, "start Payments/Refund"),
+                      "start Payments/Refund @3; start Orders/Cancel @5");
+
+  char saga_id[48];
+  snprintf(saga_id, sizeof(saga_id), "%s", id);
+  read_log();
+  assert_int_equal(logged.n, 1);
+  const logged_saga *s = &logged.sagas[0];
+  assert_string_equal(s->id, saga_id);
+  assert_string_equal(s->flow, "engt.Front/Book");
+  assert_string_equal(gw_sagalog_state_name((gw_saga_state)s->state),
+                      "COMPENSATED");
+  assert_int_equal(s->n_steps, 3); /* ship compensates nothing: not logged */
+  assert_step(s, 0, "order", GW_STEP_COMPENSATED);
+  assert_step(s, 1, "pay", GW_STEP_COMPENSATED);
+  assert_step(s, 2, "stock", GW_STEP_COMPENSATED);
+}
+
+/* A member failing with a code after which it may have applied
+ * (UNAVAILABLE) and a member still in flight (cancelled) are both
+ * compensated, but only once the cancelled call has reported: nothing may
+ * apply after its undo. */
+static void test_saga_compensates_in_flight_steps_after_they_end(void **state) {
+  book_until_group_sent();
+  advance_ms(2);
+  reply_error(call_to("Payments/Charge"), BT_GRPC_UNAVAILABLE,
+              "card network down");
+  assert_string_equal(fx.trace,
+                      "start Orders/Create @0; "
+                      "start Payments/Charge @0; "
+                      "start Inventory/Reserve @0; "
+                      "cancel Inventory/Reserve @2; "
+                      "finish UNAVAILABLE step 'pay' failed: card network "
+                      "down @2");
+  assert_int_equal(fx.n_calls, 3);
+
+  advance_ms(1);
+  report_cancelled(call_to("Inventory/Reserve"));
+  assert_int_equal(fx.n_calls, 5);
+  upcall *release = call_to("Inventory/Release");
+  upcall *refund = call_to("Payments/Refund");
+  assert_ptr_equal(release, &fx.calls[3]);
+  assert_ptr_equal(refund, &fx.calls[4]);
+  /* Built before the steps answered: their responses read as empty. */
+  Engt__ReleaseReq *rel =
+      REQUEST_OF(release, Engt__ReleaseReq, engt__release_req);
+  assert_int_equal(rel->n_ids, 0);
+  assert_string_equal(rel->order_id, "o-1");
+  Engt__RefundReq *ref = REQUEST_OF(refund, Engt__RefundReq, engt__refund_req);
+  assert_string_equal(ref->payment_id, "");
+  assert_int_equal(ref->amount, 1250);
+  reply(release, &done_reply.base);
+  reply(refund, &done_reply.base);
+  reply(call_to("Orders/Cancel"), &done_reply.base);
+  assert_string_equal(strstr(fx.trace, "down @2; "),
+                      "down @2; "
+                      "start Inventory/Release @3; "
+                      "start Payments/Refund @3; "
+                      "start Orders/Cancel @3");
+
+  read_log();
+  assert_int_equal(logged.n, 1);
+  assert_string_equal(
+      gw_sagalog_state_name((gw_saga_state)logged.sagas[0].state),
+      "COMPENSATED");
+  assert_step(&logged.sagas[0], 1, "pay", GW_STEP_COMPENSATED);
+  assert_step(&logged.sagas[0], 2, "stock", GW_STEP_COMPENSATED);
+}
+
+/* A failing compensation is retried after its backoff (the fake clock
+ * decides when); one that gives up leaves the saga COMPENSATION_FAILED,
+ * and the earlier steps are still undone. */
+static void test_saga_compensation_retries_then_gives_up(void **state) {
+  script_rand(7, 0);
+  book_until_ship_sent();
+  reply_error(call_to("Shipping/Quote"), BT_GRPC_FAILED_PRECONDITION,
+              "no route");
+  reply(call_to("Inventory/Release"), &done_reply.base);
+  upcall *first = call_to("Payments/Refund");
+  reply_error(first, BT_GRPC_UNAVAILABLE, "ledger down");
+  /* backoff 100 ms: 50 + 7 % 51 = 57 ms */
+  assert_string_equal(armed_delays(), "57");
+  advance_ms(56);
+  assert_int_equal(fx.n_calls, 6);
+  advance_ms(1);
+  assert_int_equal(fx.n_calls, 7);
+  upcall *second = call_to("Payments/Refund");
+  assert_ptr_not_equal(second, first);
+  assert_int_equal(second->timeout_ns, 2000 * MS);
+  assert_int_equal(second->req_len, first->req_len);
+  assert_memory_equal(second->req, first->req, first->req_len);
+
+  reply_error(second, BT_GRPC_INTERNAL, "ledger broken"); /* 2 of 2 */
+  reply(call_to("Orders/Cancel"), &done_reply.base);
+  assert_string_equal(strstr(fx.trace, "start Inventory/Release"),
+                      "start Inventory/Release @0; "
+                      "start Payments/Refund @0; "
+                      "start Payments/Refund @57; "
+                      "start Orders/Cancel @57");
+  assert_int_equal(fx.rand_calls, 1);
+
+  read_log();
+  const logged_saga *s = &logged.sagas[0];
+  assert_string_equal(gw_sagalog_state_name((gw_saga_state)s->state),
+                      "COMPENSATION_FAILED");
+  assert_step(s, 0, "order", GW_STEP_COMPENSATED);
+  assert_step(s, 1, "pay", GW_STEP_COMPENSATION_FAILED);
+  assert_int_equal(s->steps[1].attempts, 2);
+  assert_step(s, 2, "stock", GW_STEP_COMPENSATED);
+  assert_int_equal(s->steps[2].attempts, 1);
+}
+
+/* A saga that succeeds answers the client only once COMPLETED is in the
+ * log, and compensates nothing. */
+static void test_saga_completed_is_logged_before_the_answer(void **state) {
+  book_until_ship_sent();
+  Engt__Shipment s = shipment_reply("trk-1");
+  end_upcall(call_to("Shipping/Quote"), BT_GRPC_OK, "", &s.base);
+  assert_false(fx.client.finished); /* COMPLETED not yet durable */
+  settle();
+  assert_int_equal(fx.client.code, BT_GRPC_OK);
+  Engt__OrderReply *answer = CLIENT_REPLY();
+  assert_string_equal(answer->order_id, "o-1");
+  assert_string_equal(answer->payment_id, "p-1");
+  assert_int_equal(answer->n_reservations, 2);
+  assert_string_equal(answer->tracking, "trk-1");
+  assert_int_equal(fx.n_calls, 4);
+
+  read_log();
+  const logged_saga *saga = &logged.sagas[0];
+  assert_string_equal(gw_sagalog_state_name((gw_saga_state)saga->state),
+                      "COMPLETED");
+  assert_step(saga, 0, "order", GW_STEP_COMMITTED);
+  assert_step(saga, 1, "pay", GW_STEP_COMMITTED);
+  assert_step(saga, 2, "stock", GW_STEP_COMMITTED);
+}
+
 #define ENGINE_TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
@@ -1099,6 +1388,10 @@ int main(void) {
       ENGINE_TEST(test_deadline_client_bounds_step_timeouts),
       ENGINE_TEST(test_deadline_flow_timeout_bounds_step_timeouts),
       ENGINE_TEST(test_deadline_none_leaves_step_timeouts),
+      ENGINE_TEST(test_saga_compensates_in_reverse_group_together),
+      ENGINE_TEST(test_saga_compensates_in_flight_steps_after_they_end),
+      ENGINE_TEST(test_saga_compensation_retries_then_gives_up),
+      ENGINE_TEST(test_saga_completed_is_logged_before_the_answer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
