@@ -1370,7 +1370,124 @@ static void test_saga_completed_is_logged_before_the_answer(void **state) {
   assert_step(saga, 2, "stock", GW_STEP_COMMITTED);
 }
 
+/* ---- recovery ------------------------------------------------------------ */
+
+/* A compensation's request bytes as logged. */
+typedef struct logged_bytes {
+  uint8_t bytes[64];
+  size_t len;
+} logged_bytes;
+
+static void append_step(gw_sagalog *log, const char *id, const char *step,
+                        int index, gw_step_state state,
+                        const ProtobufCMessage *comp, logged_bytes *out) {
+  assert_true(protobuf_c_message_get_packed_size(comp) <= sizeof(out->bytes));
+  out->len = protobuf_c_message_pack(comp, out->bytes);
+  gw_saga_record rec = {.kind = GW_REC_STEP,
+                        .saga_id = id,
+                        .step = step,
+                        .step_index = index,
+                        .step_state = state,
+                        .comp_request = out->bytes,
+                        .comp_request_len = out->len};
+  gw_sagalog_append(log, &rec, NULL, NULL, NULL);
+}
+
+/* What the compensations of recovered-1 must send, as logged. */
+static logged_bytes logged_cancel, logged_refund, logged_release;
+
+/* A Book saga as a gateway that died leaves it: RUNNING, order and the
+ * step at index 2 (named pay_name) committed, stock STARTED (in flight). */
+static void log_running_saga(const char *pay_name) {
+  char err[256];
+  gw_sagalog_opts o = {.sqlite_path = fx.db};
+  gw_sagalog *log = gw_sagalog_open(&o, err, sizeof(err));
+  assert_non_null(log);
+  Engt__OrderRequest req = order_request();
+  uint8_t req_bytes[128];
+  gw_saga_record start = {.kind = GW_REC_SAGA_START,
+                          .saga_id = "recovered-1",
+                          .flow = "engt.Front/Book",
+                          .request = req_bytes,
+                          .request_len =
+                              protobuf_c_message_pack(&req.base, req_bytes)};
+  gw_sagalog_append(log, &start, NULL, NULL, NULL);
+  logged_bytes started;
+  Engt__CancelReq none = ENGT__CANCEL_REQ__INIT;
+  append_step(log, "recovered-1", "order", 1, GW_STEP_STARTED, &none.base,
+              &started);
+  Engt__CancelReq cancel = ENGT__CANCEL_REQ__INIT;
+  cancel.order_id = "o-9";
+  append_step(log, "recovered-1", "order", 1, GW_STEP_COMMITTED, &cancel.base,
+              &logged_cancel);
+  Engt__RefundReq refund = ENGT__REFUND_REQ__INIT;
+  refund.payment_id = "p-9";
+  refund.order_id = "o-9";
+  refund.amount = 990;
+  append_step(log, "recovered-1", pay_name, 2, GW_STEP_COMMITTED, &refund.base,
+              &logged_refund);
+  Engt__ReleaseReq release = ENGT__RELEASE_REQ__INIT;
+  release.order_id = "o-9";
+  append_step(log, "recovered-1", "stock", 3, GW_STEP_STARTED, &release.base,
+              &logged_release);
+  gw_sagalog_close(log); /* commits what is queued */
+}
+
+static void assert_sent(const upcall *u, const logged_bytes *b) {
+  assert_int_equal(u->req_len, b->len);
+  assert_memory_equal(u->req, b->bytes, b->len);
+}
+
+/* A saga found RUNNING in the log at start is compensated from what the log
+ * holds (the latest request per step), in reverse order, the group's
+ * members together, with the saga's id; it ends COMPENSATED. */
+static void test_recovery_compensates_the_logged_steps(void **state) {
+  log_running_saga("pay");
+  start_worker();
+  assert_string_equal(fx.trace, "start Inventory/Release @0; "
+                                "start Payments/Refund @0");
+  upcall *release = call_to("Inventory/Release");
+  assert_saga_call(release, "recovered-1", "compensate:stock");
+  assert_sent(release, &logged_release);
+  upcall *refund = call_to("Payments/Refund");
+  assert_saga_call(refund, "recovered-1", "compensate:pay");
+  assert_int_equal(refund->timeout_ns, 2000 * MS);
+  assert_sent(refund, &logged_refund);
+  reply(refund, &done_reply.base);
+  assert_int_equal(fx.n_calls, 2);
+  reply(release, &done_reply.base);
+  upcall *cancel = call_to("Orders/Cancel");
+  assert_saga_call(cancel, "recovered-1", "compensate:order");
+  assert_sent(cancel, &logged_cancel);
+  reply(cancel, &done_reply.base);
+  assert_int_equal(fx.n_calls, 3);
+
+  read_log();
+  assert_int_equal(logged.n, 1);
+  const logged_saga *s = &logged.sagas[0];
+  assert_string_equal(s->id, "recovered-1");
+  assert_string_equal(gw_sagalog_state_name((gw_saga_state)s->state),
+                      "COMPENSATED");
+  assert_step(s, 0, "order", GW_STEP_COMPENSATED);
+  assert_step(s, 1, "pay", GW_STEP_COMPENSATED);
+  assert_step(s, 2, "stock", GW_STEP_COMPENSATED);
+}
+
+/* A logged step that is no longer the flow's step at its index (the flow
+ * changed): nothing is sent, the saga is left RUNNING for an operator. */
+static void test_recovery_leaves_a_saga_whose_flow_changed(void **state) {
+  log_running_saga("charge");
+  start_worker();
+  assert_int_equal(fx.n_calls, 0);
+  read_log();
+  assert_int_equal(logged.n, 1);
+  assert_string_equal(
+      gw_sagalog_state_name((gw_saga_state)logged.sagas[0].state), "RUNNING");
+}
+
 #define ENGINE_TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define RECOVERY_TEST(name)                                                    \
+  cmocka_unit_test_setup_teardown(name, setup_loaded, teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -1392,6 +1509,8 @@ int main(void) {
       ENGINE_TEST(test_saga_compensates_in_flight_steps_after_they_end),
       ENGINE_TEST(test_saga_compensation_retries_then_gives_up),
       ENGINE_TEST(test_saga_completed_is_logged_before_the_answer),
+      RECOVERY_TEST(test_recovery_compensates_the_logged_steps),
+      RECOVERY_TEST(test_recovery_leaves_a_saga_whose_flow_changed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
