@@ -231,7 +231,7 @@ static struct {
   gw_worker worker;
   gw_sagas *sagas;
   int64_t now;
-  int rand_values[8]; /* what rand() returns, in turn */
+  int rand_values[2]; /* what rand() returns, in turn */
   size_t n_rand, rand_calls;
   upcall calls[MAX_UPCALLS];
   size_t n_calls;
@@ -247,16 +247,18 @@ static max_align_t fake_channel_storage;
 #define FAKE_CHANNEL ((bt_channel *)&fake_channel_storage)
 #define CLIENT_CALL ((bt_call *)&fx.client)
 
-static void trace(const char *fmt, ...) {
+/* Appends to fx.trace, cut at its end (snprintf's count can pass it). */
+static void trace_append(const char *fmt, ...) {
   size_t len = strlen(fx.trace);
-  if (len)
-    len += (size_t)snprintf(fx.trace + len, sizeof(fx.trace) - len, "; ");
   va_list ap;
   va_start(ap, fmt);
-  len += (size_t)vsnprintf(fx.trace + len, sizeof(fx.trace) - len, fmt, ap);
+  vsnprintf(fx.trace + len, sizeof(fx.trace) - len, fmt, ap);
   va_end(ap);
-  snprintf(fx.trace + len, sizeof(fx.trace) - len, " @%lld",
-           (long long)((fx.now - T0) / MS));
+}
+
+static void trace(const char *what, const char *arg) {
+  trace_append("%s%s%s%s @%lld", fx.trace[0] ? "; " : "", what, arg ? " " : "",
+               arg ? arg : "", (long long)((fx.now - T0) / MS));
 }
 
 /* ---- the fake upstream --------------------------------------------------- */
@@ -311,7 +313,7 @@ bt_client_call *__wrap_bt_channel_start_call(
   md_copy(opts->metadata, "x-tenant", u->tenant, sizeof(u->tenant));
   u->cbs = cbs;
   u->ud = ud;
-  trace("start %s", u->method);
+  trace("start", u->method);
   return (bt_client_call *)u;
 }
 
@@ -337,7 +339,7 @@ void __wrap_bt_client_call_cancel(bt_client_call *call) {
    * would be a use after free. */
   assert_false(u->done);
   u->cancelled = 1;
-  trace("cancel %s", u->method);
+  trace("cancel", u->method);
 }
 
 /* The backend's answer: a response message (OK) or an error status. */
@@ -390,7 +392,7 @@ int __wrap_bt_call_send_bytes(bt_call *call, const uint8_t *bytes, size_t len) {
   fx.client.resp = malloc(len ? len : 1);
   memcpy(fx.client.resp, bytes, len);
   fx.client.resp_len = len;
-  trace("respond");
+  trace("respond", NULL);
   return 0;
 }
 
@@ -401,10 +403,10 @@ void __wrap_bt_call_finish(bt_call *call, int code, const char *message) {
   fx.client.code = code;
   snprintf(fx.client.message, sizeof(fx.client.message), "%s",
            message ? message : "");
-  if (message)
-    trace("finish %s %s", bt_grpc_code_name(code), message);
-  else
-    trace("finish %s", bt_grpc_code_name(code));
+  char status[600];
+  snprintf(status, sizeof(status), "%s%s%s", bt_grpc_code_name(code),
+           message ? " " : "", message ? message : "");
+  trace("finish", status);
 }
 
 /* ---- the fake clock, timers and jitter ----------------------------------- */
