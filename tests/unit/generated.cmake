@@ -32,3 +32,6 @@ include(${CMAKE_CURRENT_SOURCE_DIR}/expr.cmake)
 
 # test_dynmsg, test_registry (and fuzz_dynmsg): the dynamic messages' protos.
 include(${CMAKE_CURRENT_SOURCE_DIR}/dyn.cmake)
+
+# test_engine: flows, the engine and sagas in memory, over its test proto.
+include(${CMAKE_CURRENT_SOURCE_DIR}/engine.cmake)
