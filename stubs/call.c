@@ -12,6 +12,7 @@
 #include <baton/error.h>
 #include <baton/status.h>
 
+#include "loop_int.h"
 #include "metadata_wire.h"
 #include "percent.h"
 #include "srv.h"
@@ -182,7 +183,7 @@ int bt__srv_call_header(bt_call *call, const uint8_t *name, size_t namelen,
       call->timeout_bad = 1;
     else
       call->deadline =
-          ns > INT64_MAX - bt_now_ns() ? INT64_MAX : bt_now_ns() + ns;
+          ns > INT64_MAX - bt__now_ns() ? INT64_MAX : bt__now_ns() + ns;
   } else if (name_is(name, namelen, "grpc-encoding")) {
     if (bt__encoding_parse((const char *)value, valuelen, &call->in.encoding))
       call->encoding_bad = 1;
@@ -452,7 +453,7 @@ void bt__srv_call_headers_done(bt_call *call) {
     return;
   }
   if (call->deadline != INT64_MAX) {
-    int64_t left = call->deadline - bt_now_ns();
+    int64_t left = call->deadline - bt__now_ns();
     if (left <= 0) {
       send_status(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
       call->finished = 1;
@@ -674,7 +675,7 @@ const bt_metadata *bt_call_request_metadata(const bt_call *call) {
 }
 
 int64_t bt_call_deadline(const bt_call *call) {
-  return call->deadline;
+  return call->deadline == INT64_MAX ? INT64_MAX : call->deadline / 1000000;
 }
 
 bt_arena *bt_call_arena(bt_call *call) {
@@ -915,7 +916,7 @@ static void after_fired(void *ud) {
   maybe_free(call);
 }
 
-void bt_call_after(bt_call *call, uint64_t delay_us, bt_call_event_fn fn,
+void bt_call_after(bt_call *call, uint64_t delay_ms, bt_call_event_fn fn,
                    void *ud) {
   call->after_fn = fn;
   call->after_ud = ud;
@@ -925,5 +926,5 @@ void bt_call_after(bt_call *call, uint64_t delay_us, bt_call_event_fn fn,
   }
   if (!call->after_timer)
     call->after_timer = bt_timer_new(call->loop, after_fired, call);
-  bt_timer_start(call->after_timer, (delay_us + 999) / 1000);
+  bt_timer_start(call->after_timer, delay_ms);
 }

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "srv.h"
+#include "loop_int.h"
 #include "metadata_wire.h"
 #include "percent.h"
 #include "timeout.h"
@@ -170,7 +171,7 @@ int bt__cli_call_attach(bt_client_call *call, cli_conn *cc) {
   if (call->gzip)
     nv[n++] = MAKE_NV("grpc-encoding", "gzip", 4);
   if (call->deadline != INT64_MAX) {
-    int64_t left = call->deadline - bt_now_ns();
+    int64_t left = call->deadline - bt__now_ns();
     if (left <= 0) {
       bt__cli_call_fail(call, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
       return 0;
@@ -466,13 +467,14 @@ bt_client_call *bt_channel_start_call(bt_channel *ch, const char *path,
   bt__sendq_init(&call->out);
   bt__msgin_init(&call->in, ch->opts.max_recv_message, deliver_message, call);
   call->state = CC_NEW;
-  if (opts && opts->timeout_ns > 0) {
-    int64_t now = bt_now_ns();
-    call->deadline =
-        opts->timeout_ns > INT64_MAX - now ? INT64_MAX : now + opts->timeout_ns;
+  if (opts && opts->timeout_ms > 0) {
+    int64_t now = bt__now_ns();
+    int64_t ns = opts->timeout_ms > (INT64_MAX - now) / 1000000
+                     ? INT64_MAX - now
+                     : opts->timeout_ms * 1000000;
+    call->deadline = now + ns;
     call->timer = bt_timer_new(ch->loop, timer_fired, call);
-    bt_timer_start(call->timer,
-                   (uint64_t)(opts->timeout_ns + 999999) / 1000000);
+    bt_timer_start(call->timer, (uint64_t)opts->timeout_ms);
   }
   if (ch->freeing) {
     bt__cli_call_fail(call, BT_GRPC_CANCELLED, "channel closed");

@@ -110,10 +110,17 @@ bt_loop *bt__loop_from_uv(uv_loop_t *uv) {
   return uv->data;
 }
 
-int64_t bt_now_ns(void) {
+int64_t bt__now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Rounded up, as deadlines (bt_call_deadline) are rounded down: what is
+ * left, deadline - bt_now_ms(), never overstates the time there is, so a
+ * deadline passed on to a backend is never extended. */
+int64_t bt_now_ms(void) {
+  return (bt__now_ns() + 999999) / 1000000;
 }
 
 void bt__loop_mark_dirty(bt_loop *loop, bt_flushable *f) {

@@ -19,6 +19,9 @@ struct bt_flushable {
 void bt__loop_mark_dirty(bt_loop *loop, bt_flushable *f);
 /* Removes f from the dirty list (before freeing it). */
 void bt__loop_unmark_dirty(bt_loop *loop, bt_flushable *f);
+/* Monotonic clock in nanoseconds (bt_now_ms's, finer): the runtime keeps
+ * deadlines and rates in ns. */
+int64_t bt__now_ns(void);
 /* The bt_loop that owns a uv loop (stored in uv_loop_t.data). */
 bt_loop *bt__loop_from_uv(uv_loop_t *uv);
 

@@ -49,7 +49,7 @@ static void terminate(srv_session *s, uint32_t code) {
 void bt__srv_session_glitch(srv_session *s) {
   if (s->goaway)
     return;
-  if (bt__ratelim_take(&s->glitches, bt_now_ns()))
+  if (bt__ratelim_take(&s->glitches, bt__now_ns()))
     terminate(s, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
@@ -338,7 +338,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame,
      * faster than the configured rate is told to calm down. nghttp2's own
      * limit stays as a backstop at twice the burst, but answers
      * INTERNAL_ERROR; ENHANCE_YOUR_CALM says what happened. */
-    if (!s->goaway && bt__ratelim_take(&s->resets, bt_now_ns()))
+    if (!s->goaway && bt__ratelim_take(&s->resets, bt__now_ns()))
       terminate(s, NGHTTP2_ENHANCE_YOUR_CALM);
     break;
   case NGHTTP2_SETTINGS:
@@ -597,7 +597,7 @@ static void refuse_connection(srv_worker *w, uv_stream_t *listener,
   uv_accept(listener, (uv_stream_t *)t);
   uv_close((uv_handle_t *)t, refused_closed);
   /* One line per 10 s per listener, whichever worker sees it. */
-  long long now = (long long)(bt_now_ns() / 1000000);
+  long long now = (long long)(bt__now_ns() / 1000000);
   long long last = atomic_load(&l->full_logged_ms);
   if ((last == 0 || now - last >= 10000) &&
       atomic_compare_exchange_strong(&l->full_logged_ms, &last, now))
@@ -622,7 +622,7 @@ void bt__srv_session_accept(srv_worker *w, uv_stream_t *listener,
   srv_session *s = bt_calloc(1, sizeof(*s));
   s->worker = w;
   s->listener = l;
-  int64_t now = bt_now_ns();
+  int64_t now = bt__now_ns();
   bt__ratelim_init(&s->resets, o->stream_reset_burst, o->stream_reset_rate,
                    now);
   bt__ratelim_init(&s->glitches, o->glitch_burst, o->glitch_rate, now);

@@ -1,6 +1,7 @@
 /* status.c: gRPC status code names and the mappings from HTTP status and
  * HTTP/2 error codes (gRPC's http-grpc-status-mapping.md and the RST_STREAM
  * table of PROTOCOL-HTTP2.md). Pure functions, no state. */
+#include <baton/error.h>
 #include <baton/status.h>
 
 #include <string.h>
@@ -21,12 +22,12 @@ const char *bt_grpc_code_name(int code) {
 
 int bt_grpc_code_from_name(const char *name, size_t len) {
   if (!name)
-    return -1;
+    return BT_ERR_INVAL;
   for (size_t i = 0; i < NCODES; i++) {
     if (strlen(code_names[i]) == len && memcmp(code_names[i], name, len) == 0)
       return (int)i;
   }
-  return -1;
+  return BT_ERR_NOTFOUND;
 }
 
 int bt_grpc_code_from_http_status(int http_status) {

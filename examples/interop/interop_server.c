@@ -120,8 +120,9 @@ static void cacheable_unary_call(bt_call *call,
                                  const Grpc__Testing__SimpleRequest *req,
                                  void *ud) {
   static const char cache_control[] = "max-age=60, public";
-  char now[32];
-  snprintf(now, sizeof now, "%" PRId64, bt_now_ns());
+  static _Atomic uint64_t calls; /* two calls in one ms still differ */
+  char now[48];
+  snprintf(now, sizeof now, "%" PRId64 "-%" PRIu64, bt_now_ms(), ++calls);
   bt_call_add_initial_metadata(call, "cache-control", cache_control,
                                strlen(cache_control));
   Grpc__Testing__SimpleResponse resp = GRPC__TESTING__SIMPLE_RESPONSE__INIT;
@@ -296,7 +297,8 @@ static void responder_pump(responder *r) {
     if (p->interval_us > 0 && !p->slept) {
       p->slept = 1;
       r->waiting = 1;
-      bt_call_after(r->call, (uint64_t)p->interval_us, responder_timer, r);
+      bt_call_after(r->call, ((uint64_t)p->interval_us + 999) / 1000,
+                    responder_timer, r);
       return;
     }
     if (!bt_call_writable(r->call)) {

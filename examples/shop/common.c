@@ -37,7 +37,7 @@ static void count_cancel(bt_call *call, void *ud) {
 void shop_observe(bt_call *call) {
   int64_t deadline = bt_call_deadline(call), left = -1;
   if (deadline != INT64_MAX) {
-    left = (deadline - bt_now_ns()) / 1000000;
+    left = deadline - bt_now_ms();
     if (left < 0)
       left = 0;
   }

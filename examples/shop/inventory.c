@@ -38,7 +38,7 @@ static void reserve(bt_call *call, const Shop__V1__ReserveRequest *req,
     }
   }
   if (req->delay_ms > 0)
-    bt_call_after(call, (uint64_t)req->delay_ms * 1000, answer, (void *)req);
+    bt_call_after(call, (uint64_t)req->delay_ms, answer, (void *)req);
   else
     answer(call, (void *)req);
 }

@@ -17,7 +17,7 @@
 #include "common.h"
 #include "shop/v1/shop.baton.h"
 
-#define SLOW_US (500 * 1000)
+#define SLOW_MS 500
 
 static pthread_mutex_t flaky_mu = PTHREAD_MUTEX_INITIALIZER;
 static char flaky_last[128]; /* the order id tok_flaky failed last */
@@ -59,7 +59,7 @@ static void charge(bt_call *call, const Shop__V1__ChargeRequest *req,
               flaky_first_attempt(req->order_id))) {
     bt_call_finish(call, BT_GRPC_UNAVAILABLE, "card processor unavailable");
   } else if (!strcmp(tok, "tok_slow")) {
-    bt_call_after(call, SLOW_US, answer_late, (void *)req);
+    bt_call_after(call, SLOW_MS, answer_late, (void *)req);
   } else {
     answer(call, req);
   }

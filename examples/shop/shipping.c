@@ -28,7 +28,7 @@ static void quote(bt_call *call, const Shop__V1__QuoteRequest *req, void *ud) {
     return;
   }
   if (req->delay_ms > 0)
-    bt_call_after(call, (uint64_t)req->delay_ms * 1000, answer, (void *)req);
+    bt_call_after(call, (uint64_t)req->delay_ms, answer, (void *)req);
   else
     answer(call, (void *)req);
 }

@@ -473,7 +473,7 @@ void travel_handle(bt_call *call, const char *method, const void *req,
   if (delay_ms == 0)
     reply(call, p);
   else
-    bt_call_after(call, (uint64_t)delay_ms * 1000, resume, p);
+    bt_call_after(call, (uint64_t)delay_ms, resume, p);
 }
 
 /* ---- Get, Reset, Configure ---------------------------------------------- */

@@ -18,7 +18,7 @@ static uint64_t rotl(uint64_t x, int k) {
 static uint64_t rng_next(void) {
   if (!rng_seeded) {
     if (getrandom(rng_state, sizeof(rng_state), 0) != sizeof(rng_state)) {
-      uint64_t seed = (uint64_t)bt_now_ns() ^ (uint64_t)(uintptr_t)&rng_seeded;
+      uint64_t seed = (uint64_t)bt_now_ms() ^ (uint64_t)(uintptr_t)&rng_seeded;
       for (int i = 0; i < 4; i++) { /* splitmix64 */
         seed += 0x9e3779b97f4a7c15ull;
         uint64_t z = seed;

@@ -336,7 +336,7 @@ static int schedule_retry(gw_run *run, step_call *sc, int code) {
   /* Full jitter on the upper half: spread retries of many clients. */
   if (ms > 1)
     ms = ms / 2 + (uint64_t)rand() % (ms / 2 + 1);
-  if (bt_now_ns() + (int64_t)ms * 1000000 >= run->deadline)
+  if (bt_now_ms() + (int64_t)ms >= run->deadline)
     return 0;
   if (!sc->backoff)
     sc->backoff = bt_timer_new(run->w->loop, backoff_done, sc);
@@ -499,16 +499,15 @@ static void start_step(gw_run *run, const gw_node *node) {
 static void send_step(gw_run *run, const gw_node *node) {
   step_call *sc = &run->steps[node->slot];
   sc->got_resp = 0;
-  int64_t left = run->deadline - bt_now_ns();
+  int64_t left = run->deadline - bt_now_ms();
   if (left <= 0) {
     finish(run, BT_GRPC_DEADLINE_EXCEEDED, "Deadline Exceeded");
     return;
   }
   /* No deadline at all: the backend gets none either. */
   int64_t timeout = run->deadline == INT64_MAX ? 0 : left;
-  if (node->timeout_ms &&
-      (timeout == 0 || (int64_t)node->timeout_ms * 1000000 < timeout))
-    timeout = (int64_t)node->timeout_ms * 1000000;
+  if (node->timeout_ms && (timeout == 0 || node->timeout_ms < timeout))
+    timeout = node->timeout_ms;
   bt_channel *ch =
       run->w->stopping ? NULL : gw_upstream_pick(run->w->up, node->backend);
   if (!ch) {
@@ -526,7 +525,7 @@ static void send_step(gw_run *run, const gw_node *node) {
   bt_metadata *md =
       run->saga ? gw_saga_metadata(run->md, run->saga_id, node->name, 0) : NULL;
   /* Steps are unary: a second response message is the backend's error. */
-  bt_call_opts opts = {.timeout_ns = timeout,
+  bt_call_opts opts = {.timeout_ms = timeout,
                        .metadata = md ? md : run->md,
                        .single_response = 1};
   run->inflight++;
@@ -720,15 +719,14 @@ void gw_engine_invoke(bt_call *call, const ProtobufCMessage *req,
   run->codes[0] = BT_GRPC_OK;
   run->deadline = bt_call_deadline(call);
   if (flow->timeout_ms) {
-    int64_t d = bt_now_ns() + (int64_t)flow->timeout_ms * 1000000;
+    int64_t d = bt_now_ms() + (int64_t)flow->timeout_ms;
     if (d < run->deadline)
       run->deadline = d;
   }
   if (run->deadline != INT64_MAX) {
-    int64_t left = run->deadline - bt_now_ns();
+    int64_t left = run->deadline - bt_now_ms();
     run->deadline_timer = bt_timer_new(w->loop, deadline_passed, run);
-    bt_timer_start(run->deadline_timer,
-                   left > 0 ? (uint64_t)(left + 999999) / 1000000 : 0);
+    bt_timer_start(run->deadline_timer, left > 0 ? (uint64_t)left : 0);
   }
   run->md = gw_forward_metadata(w->cfg, call, run->arena);
   bt_call_on_cancel(call, client_cancelled, run);

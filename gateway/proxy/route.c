@@ -196,14 +196,14 @@ void gw_route_invoke(bt_call *call, const ProtobufCMessage *req,
      * asked for. A route's own timeout is propagated. */
     bt_call_expire_after(call, route->timeout_ms);
   } else if (route->timeout_ms) {
-    int64_t d = bt_now_ns() + (int64_t)route->timeout_ms * 1000000;
+    int64_t d = bt_now_ms() + (int64_t)route->timeout_ms;
     if (d < deadline)
       deadline = d;
   }
   if (deadline != INT64_MAX) {
-    opts.timeout_ns = deadline - bt_now_ns();
-    if (opts.timeout_ns <= 0)
-      opts.timeout_ns = 1;
+    opts.timeout_ms = deadline - bt_now_ms();
+    if (opts.timeout_ms <= 0)
+      opts.timeout_ms = 1;
   }
   proxy *p = bt_calloc(1, sizeof(*p));
   p->down = call;

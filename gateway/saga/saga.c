@@ -245,9 +245,8 @@ static void send_task(comp_task *t) {
     return;
   }
   bt_metadata *md = gw_saga_metadata(NULL, cp->saga_id, t->step->name, 1);
-  bt_call_opts opts = {.timeout_ns = (int64_t)comp->timeout_ms * 1000000,
-                       .metadata = md,
-                       .single_response = 1};
+  bt_call_opts opts = {
+      .timeout_ms = comp->timeout_ms, .metadata = md, .single_response = 1};
   t->call =
       bt_channel_start_call(ch, comp->method->path, NULL, &opts, &comp_cbs, t);
   bt_metadata_free(md);

@@ -77,7 +77,7 @@ int bt_channel_new(bt_loop *loop, const bt_channel_opts *opts, bt_channel **out,
 void bt_channel_free(bt_channel *ch);
 
 typedef struct bt_call_opts {
-  int64_t timeout_ns;          /* sent as grpc-timeout; 0 = none */
+  int64_t timeout_ms;          /* sent as grpc-timeout; 0 = none */
   const bt_metadata *metadata; /* request metadata, copied; may be NULL */
   int gzip;                    /* compress request messages */
   int single_response;         /* unary or client-streaming: a second

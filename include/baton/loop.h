@@ -31,8 +31,10 @@ void bt_loop_stop(bt_loop *loop);
 /* The underlying uv_loop_t, for code that adds its own libuv handles. */
 void *bt_loop_uv(bt_loop *loop);
 
-/* Monotonic clock in nanoseconds. */
-int64_t bt_now_ns(void);
+/* Monotonic clock in milliseconds, rounded up: the clock of deadlines
+ * (bt_call_deadline, rounded down), so deadline - bt_now_ms() never
+ * overstates what is left. Every time in this API is in milliseconds. */
+int64_t bt_now_ms(void);
 
 typedef void (*bt_timer_fn)(void *ud);
 /* A stopped timer that calls fn(ud) on this loop. Free with bt_timer_free. */

@@ -180,7 +180,8 @@ const char *bt_call_path(const bt_call *call);
 bt_call_kind bt_call_get_kind(const bt_call *call);
 /* Request metadata (decoded -bin values); owned by the call. */
 const bt_metadata *bt_call_request_metadata(const bt_call *call);
-/* Absolute deadline on bt_now_ns's clock; INT64_MAX when none was sent. */
+/* The client's deadline, absolute on bt_now_ms's clock (rounded down);
+ * INT64_MAX when none was sent. */
 int64_t bt_call_deadline(const bt_call *call);
 /* The call's arena: memory freed with the call. */
 bt_arena *bt_call_arena(bt_call *call);
@@ -251,10 +252,10 @@ void bt_call_read_resume(bt_call *call);
 /* Ends the call with a status; message may be NULL. The call must not be
  * used afterwards. */
 void bt_call_finish(bt_call *call, int code, const char *message);
-/* Calls fn after delay_us on the call's loop unless the call was cancelled
+/* Calls fn after delay_ms on the call's loop unless the call was cancelled
  * first (then fn is called at once with bt_call_is_cancelled true, so the
  * handler can finish). One pending timer per call. */
-void bt_call_after(bt_call *call, uint64_t delay_us, bt_call_event_fn fn,
+void bt_call_after(bt_call *call, uint64_t delay_ms, bt_call_event_fn fn,
                    void *ud);
 
 #pragma GCC visibility pop

@@ -41,7 +41,9 @@ typedef enum bt_grpc_code {
 
 /* "OK", "CANCELLED", ...; "UNKNOWN_CODE" for values outside 0..16. */
 const char *bt_grpc_code_name(int code);
-/* Parses a code name ("UNAVAILABLE"); returns the code or -1. */
+/* Parses a code name ("UNAVAILABLE", exactly len bytes, case-sensitive).
+ * Returns the code (0..16), BT_ERR_NOTFOUND for any other name, or
+ * BT_ERR_INVAL when name is NULL. */
 int bt_grpc_code_from_name(const char *name, size_t len);
 /* gRPC's http-grpc-status-mapping, for responses without grpc-status:
  * 400→INTERNAL, 401→UNAUTHENTICATED, 403→PERMISSION_DENIED,

@@ -17,7 +17,7 @@ if(TARGET test_engine)
     bt_client_call_cancel
     bt_call_request_bytes bt_call_request_metadata bt_call_deadline
     bt_call_on_cancel bt_call_send_bytes bt_call_finish
-    bt_timer_new bt_timer_start bt_timer_stop bt_timer_free bt_now_ns
+    bt_timer_new bt_timer_start bt_timer_stop bt_timer_free bt_now_ms
     gw_upstream_pick rand)
   list(TRANSFORM wrapped PREPEND "--wrap=")
   string(REPLACE ";" "," wrapped "${wrapped}")

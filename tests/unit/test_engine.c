@@ -9,7 +9,7 @@
  *     bytes, metadata, timeout) and stays open until the test answers it.
  *   - The client call: its request, metadata and deadline are the test's;
  *     its answer is recorded.
- *   - The clock and timers: bt_now_ns reads a fake clock that moves only
+ *   - The clock and timers: bt_now_ms reads a fake clock that moves only
  *     when the test advances it, firing the due fake timers in order.
  *   - rand: the backoff jitter, so backoff times are exact.
  * The saga log's completions come through a real bt_loop (its writer thread
@@ -175,7 +175,7 @@ static const char config_yaml[] =
 /* A backend call the gateway started. */
 typedef struct upcall {
   char method[64]; /* "Orders/Create": the path without "/engt." */
-  int64_t timeout_ns;
+  int64_t timeout_ms;
   int single_response;
   char md_keys[160]; /* the request metadata's keys, in order */
   char saga_id[48];  /* baton-saga-id */
@@ -303,7 +303,7 @@ bt_client_call *__wrap_bt_channel_start_call(
   upcall *u = &fx.calls[fx.n_calls++];
   memset(u, 0, sizeof(*u));
   snprintf(u->method, sizeof(u->method), "%s", path + 6);
-  u->timeout_ns = opts->timeout_ns;
+  u->timeout_ms = opts->timeout_ms;
   u->single_response = opts->single_response;
   md_keys(opts->metadata, u->md_keys, sizeof(u->md_keys));
   md_copy(opts->metadata, "baton-saga-id", u->saga_id, sizeof(u->saga_id));
@@ -376,7 +376,8 @@ const bt_metadata *__wrap_bt_call_request_metadata(const bt_call *call) {
 
 int64_t __wrap_bt_call_deadline(const bt_call *call) {
   assert_ptr_equal(call, CLIENT_CALL);
-  return fx.client.deadline;
+  /* As the runtime: in ms on bt_now_ms's clock, rounded down. */
+  return fx.client.deadline == INT64_MAX ? INT64_MAX : fx.client.deadline / MS;
 }
 
 void __wrap_bt_call_on_cancel(bt_call *call, bt_call_event_fn fn, void *ud) {
@@ -411,8 +412,8 @@ void __wrap_bt_call_finish(bt_call *call, int code, const char *message) {
 
 /* ---- the fake clock, timers and jitter ----------------------------------- */
 
-int64_t __wrap_bt_now_ns(void) {
-  return fx.now;
+int64_t __wrap_bt_now_ms(void) {
+  return fx.now / MS;
 }
 
 int __wrap_rand(void) {
@@ -941,7 +942,7 @@ static void test_retry_backs_off_exactly_then_gives_up(void **state) {
   Engt__OrderRequest req = order_request();
   invoke("engt.Front/Retry", &req, INT64_MAX);
   upcall *first = call_to("Payments/Charge");
-  assert_int_equal(first->timeout_ns, 300 * MS);
+  assert_int_equal(first->timeout_ms, 300);
   assert_string_equal(armed_delays(), "2000"); /* the flow's deadline */
 
   advance_ms(10);
@@ -953,7 +954,7 @@ static void test_retry_backs_off_exactly_then_gives_up(void **state) {
   advance_ms(1);
   assert_int_equal(fx.n_calls, 2);
   upcall *second = call_to("Payments/Charge");
-  assert_int_equal(second->timeout_ns, 300 * MS);
+  assert_int_equal(second->timeout_ms, 300);
   assert_int_equal(second->req_len, first->req_len);
   assert_memory_equal(second->req, first->req, first->req_len);
 
@@ -1019,31 +1020,31 @@ static void test_retry_not_past_the_deadline(void **state) {
 
 /* ---- deadlines ----------------------------------------------------------- */
 
-/* The client's deadline (800.5 ms) under the flow's timeout (1 s): each
- * call gets the smaller of its step timeout and what is left; when the
- * deadline passes, the client gets DEADLINE_EXCEEDED and calls are
- * cancelled. */
+/* The client's deadline (800.5 ms, which the runtime gives in whole ms,
+ * rounded down) under the flow's timeout (1 s): each call gets the smaller
+ * of its step timeout and what is left; when the deadline passes, the
+ * client gets DEADLINE_EXCEEDED and calls are cancelled. */
 static void test_deadline_client_bounds_step_timeouts(void **state) {
   Engt__OrderRequest req = order_request();
   invoke("engt.Front/Timed", &req, T0 + 800 * MS + MS / 2);
-  assert_string_equal(armed_delays(), "801"); /* rounded up to a ms */
+  assert_string_equal(armed_delays(), "800");
   upcall *order = call_to("Orders/Create");
-  assert_int_equal(order->timeout_ns, 300 * MS); /* the step's 300 ms */
+  assert_int_equal(order->timeout_ms, 300); /* the step's 300 ms */
 
   advance_ms(500);
   Engt__Order o = order_reply("o-4", 1);
   reply(order, &o.base);
   upcall *pay = call_to("Payments/Charge");
-  assert_int_equal(pay->timeout_ns, 300 * MS + MS / 2); /* left, under 2 s */
+  assert_int_equal(pay->timeout_ms, 300); /* what is left, under 2 s */
 
-  advance_ms(300);
+  advance_ms(299);
   assert_false(fx.client.finished);
   advance_ms(1);
   assert_string_equal(fx.trace, "start Orders/Create @0; "
                                 "start Payments/Charge @500; "
-                                "cancel Payments/Charge @801; "
+                                "cancel Payments/Charge @800; "
                                 "finish DEADLINE_EXCEEDED Deadline Exceeded "
-                                "@801");
+                                "@800");
   report_cancelled(pay);
 }
 
@@ -1053,12 +1054,12 @@ static void test_deadline_flow_timeout_bounds_step_timeouts(void **state) {
   invoke("engt.Front/Timed", &req, INT64_MAX);
   assert_string_equal(armed_delays(), "1000");
   upcall *order = call_to("Orders/Create");
-  assert_int_equal(order->timeout_ns, 300 * MS);
+  assert_int_equal(order->timeout_ms, 300);
   advance_ms(900);
   Engt__Order o = order_reply("o-5", 1);
   reply(order, &o.base);
   upcall *pay = call_to("Payments/Charge");
-  assert_int_equal(pay->timeout_ns, 100 * MS);
+  assert_int_equal(pay->timeout_ms, 100);
   Engt__Payment p = payment_reply("p-5", "OK");
   reply(pay, &p.base);
   assert_int_equal(fx.client.code, BT_GRPC_OK);
@@ -1072,12 +1073,12 @@ static void test_deadline_none_leaves_step_timeouts(void **state) {
   invoke("engt.Front/Untimed", &req, INT64_MAX);
   assert_null(fx.timers);
   upcall *order = call_to("Orders/Create");
-  assert_int_equal(order->timeout_ns, 300 * MS);
+  assert_int_equal(order->timeout_ms, 300);
   advance_ms(5000);
   Engt__Order o = order_reply("o-6", 1);
   reply(order, &o.base);
   upcall *pay = call_to("Payments/Charge");
-  assert_int_equal(pay->timeout_ns, 10000 * MS);
+  assert_int_equal(pay->timeout_ms, 10000);
   Engt__Payment p = payment_reply("p-6", "OK");
   reply(pay, &p.base);
   assert_string_equal(CLIENT_REPLY()->payment_id, "p-6");
@@ -1208,7 +1209,7 @@ static void test_saga_compensates_in_reverse_group_together(void **state) {
   upcall *release = call_to("Inventory/Release");
   assert_saga_call(release, id, "compensate:stock");
   assert_string_equal(release->md_keys, "baton-saga-id,baton-step");
-  assert_int_equal(release->timeout_ns, 5000 * MS); /* the default */
+  assert_int_equal(release->timeout_ms, 5000); /* the default */
   Engt__ReleaseReq *rel =
       REQUEST_OF(release, Engt__ReleaseReq, engt__release_req);
   assert_int_equal(rel->n_ids, 2);
@@ -1217,7 +1218,7 @@ static void test_saga_compensates_in_reverse_group_together(void **state) {
   assert_string_equal(rel->order_id, "o-1");
   upcall *refund = call_to("Payments/Refund");
   assert_saga_call(refund, id, "compensate:pay");
-  assert_int_equal(refund->timeout_ns, 2000 * MS);
+  assert_int_equal(refund->timeout_ms, 2000);
   Engt__RefundReq *ref = REQUEST_OF(refund, Engt__RefundReq, engt__refund_req);
   assert_string_equal(ref->payment_id, "p-1");
   assert_string_equal(ref->order_id, "o-1");
@@ -1323,7 +1324,7 @@ static void test_saga_compensation_retries_then_gives_up(void **state) {
   assert_int_equal(fx.n_calls, 7);
   upcall *second = call_to("Payments/Refund");
   assert_ptr_not_equal(second, first);
-  assert_int_equal(second->timeout_ns, 2000 * MS);
+  assert_int_equal(second->timeout_ms, 2000);
   assert_int_equal(second->req_len, first->req_len);
   assert_memory_equal(second->req, first->req, first->req_len);
 
@@ -1453,7 +1454,7 @@ static void test_recovery_compensates_the_logged_steps(void **state) {
   assert_sent(release, &logged_release);
   upcall *refund = call_to("Payments/Refund");
   assert_saga_call(refund, "recovered-1", "compensate:pay");
-  assert_int_equal(refund->timeout_ns, 2000 * MS);
+  assert_int_equal(refund->timeout_ms, 2000);
   assert_sent(refund, &logged_refund);
   reply(refund, &done_reply.base);
   assert_int_equal(fx.n_calls, 2);

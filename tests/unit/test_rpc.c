@@ -266,16 +266,16 @@ static void test_rpc_deadline_exceeded_both_sides(void **state) {
   client_open(&a);
   int before = __atomic_load_n(&cancels, __ATOMIC_SEQ_CST);
   result r = {0};
-  bt_call_opts opts = {.timeout_ns = 100 * 1000000LL};
-  int64_t t0 = bt_now_ns();
+  bt_call_opts opts = {.timeout_ms = 100};
+  int64_t t0 = bt_now_ms();
   bt_client_call *c =
       bt_channel_start_call(a.ch, "/test.Echo/Hang", NULL, &opts, &rcbs, &r);
   bt_client_call_close_send(c);
   wait_done(&a, &r);
-  int64_t took = bt_now_ns() - t0;
+  int64_t took = bt_now_ms() - t0;
   assert_int_equal(r.code, BT_GRPC_DEADLINE_EXCEEDED);
-  assert_true(took >= 95 * 1000000LL);
-  assert_true(took < 1000 * 1000000LL);
+  assert_true(took >= 95);
+  assert_true(took < 1000);
   /* The server's handler learns of it too. */
   for (int i = 0;
        i < 200 && __atomic_load_n(&cancels, __ATOMIC_SEQ_CST) == before; i++)

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include <baton/error.h>
 #include <baton/status.h>
 
 static void test_status_names(void **state) {
@@ -29,13 +30,13 @@ static void test_status_from_name_round_trips(void **state) {
 }
 
 static void test_status_from_name_rejects(void **state) {
-  assert_int_equal(bt_grpc_code_from_name("unavailable", 11), -1);
-  assert_int_equal(bt_grpc_code_from_name("UNKNOWN_CODE", 12), -1);
-  assert_int_equal(bt_grpc_code_from_name("", 0), -1);
-  assert_int_equal(bt_grpc_code_from_name(NULL, 0), -1);
+  assert_int_equal(bt_grpc_code_from_name("unavailable", 11), BT_ERR_NOTFOUND);
+  assert_int_equal(bt_grpc_code_from_name("UNKNOWN_CODE", 12), BT_ERR_NOTFOUND);
+  assert_int_equal(bt_grpc_code_from_name("", 0), BT_ERR_NOTFOUND);
+  assert_int_equal(bt_grpc_code_from_name(NULL, 0), BT_ERR_INVAL);
   /* the length bounds the name: a prefix is not a match, nor a longer one */
-  assert_int_equal(bt_grpc_code_from_name("UNAVAILABLE", 5), -1);
-  assert_int_equal(bt_grpc_code_from_name("OKAY", 4), -1);
+  assert_int_equal(bt_grpc_code_from_name("UNAVAILABLE", 5), BT_ERR_NOTFOUND);
+  assert_int_equal(bt_grpc_code_from_name("OKAY", 4), BT_ERR_NOTFOUND);
   assert_int_equal(bt_grpc_code_from_name("OKAY", 2), BT_GRPC_OK);
 }
 
