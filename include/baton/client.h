@@ -137,12 +137,14 @@ void bt_client_call_charge_to(bt_client_call *call, bt_call *server_call);
  * until bt_client_call_read_resume (a proxy whose client is not reading). */
 void bt_client_call_read_pause(bt_client_call *call);
 void bt_client_call_read_resume(bt_client_call *call);
-/* Half-closes: no more request messages. */
+/* Half-closes: no more request messages. Returns 0, or BT_ERR_STATE when
+ * the call was already half-closed or has ended. */
 int bt_client_call_close_send(bt_client_call *call);
 /* Resets the stream (RST_STREAM CANCEL); on_done follows with CANCELLED
  * unless the call had already ended. */
 void bt_client_call_cancel(bt_client_call *call);
-/* Unary and server-streaming shorthand: start, send req, close_send. */
+/* Unary and server-streaming shorthand: start, send req, close_send.
+ * Returns the call as bt_channel_start_call does. */
 bt_client_call *bt_channel_call(bt_channel *ch, const char *path,
                                 const ProtobufCMessage *req,
                                 const ProtobufCMessageDescriptor *output,
@@ -160,9 +162,13 @@ int bt_sync_channel_new(const bt_channel_opts *opts, bt_sync_channel **out,
                         char *err, size_t errlen);
 void bt_sync_channel_free(bt_sync_channel *ch);
 
+/* A blocking call on ch (never NULL; a call that cannot start ends with its
+ * status, see bt_sync_call_status). Free with bt_sync_call_free. */
 bt_sync_call *bt_sync_call_start(bt_sync_channel *ch, const char *path,
                                  const ProtobufCMessageDescriptor *output,
                                  const bt_call_opts *opts);
+/* As bt_client_call_send and bt_client_call_close_send, then one turn of
+ * the channel's loop; BT_ERR_CLOSED when the call could not be started. */
 int bt_sync_call_send(bt_sync_call *call, const ProtobufCMessage *msg);
 int bt_sync_call_close_send(bt_sync_call *call);
 /* Waits for the next response message. Returns 1 with *out set (free it

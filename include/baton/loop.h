@@ -21,7 +21,8 @@ typedef struct bt_timer bt_timer;
 bt_loop *bt_loop_new(void);
 /* Closes every handle still open and frees the loop; accepts NULL. */
 void bt_loop_free(bt_loop *loop);
-/* Runs until bt_loop_stop or nothing is left to do. */
+/* Runs until bt_loop_stop or nothing is left to do. Returns non-zero when
+ * stopped with handles still active (libuv's uv_run). */
 int bt_loop_run(bt_loop *loop);
 /* Runs one iteration, blocking for I/O when block is non-zero. Returns
  * non-zero while there is more to do. */

@@ -131,7 +131,8 @@ void bt_server_free(bt_server *server);
  * reason, as a sentence, goes to the logger (bt_server_set_logger). */
 int bt_server_listen(bt_server *server, const char *host, int port,
                      const bt_tls_opts *tls);
-/* The port listener i is bound to (after bt_server_listen). */
+/* The port listener i is bound to (after bt_server_listen); -1 when there
+ * is no listener i. */
 int bt_server_port(const bt_server *server, size_t i);
 
 /* Registers every method of svc. handlers is the generated handlers table
@@ -206,6 +207,7 @@ void bt_call_on_half_close(bt_call *call, bt_call_event_fn fn, void *ud);
 /* The client cancelled, the deadline passed or the connection died. The
  * handler still calls bt_call_finish (it then sends nothing). */
 void bt_call_on_cancel(bt_call *call, bt_call_event_fn fn, void *ud);
+/* 1 once the call was cancelled (as on_cancel), else 0. */
 int bt_call_is_cancelled(const bt_call *call);
 
 /* Metadata to send. Initial metadata must be added before the first
