@@ -1,7 +1,7 @@
 /* gateway.h (gateway): the assembly — the running gateway, made of the
  * config (config/), the descriptors (proto/), compiled flows (flow/), the
  * saga log (saga/) and each worker's upstream channels (proxy/). Only
- * main.c uses it. */
+ * main.c uses it (and gateway.c, which implements it). */
 #ifndef GW_GATEWAY_H
 #define GW_GATEWAY_H
 

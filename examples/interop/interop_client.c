@@ -997,7 +997,7 @@ static int parse_flags(int argc, char **argv, client_flags *f) {
       double t = strtod(v, &end);
       if (*v == '\0' || *end != '\0' || !(t > 0 && t <= 3600))
         return usage(a);
-      call_deadline_ms = (int64_t)(t * 1e3);
+      call_deadline_ms = t > 0 && t < 1e-3 ? 1 : (int64_t)(t * 1e3);
     } else if ((v = flag_value(a, "sizes"))) {
       if (parse_sizes(v) < 0)
         return usage(a);

@@ -953,7 +953,9 @@ static const keydef saga_keys[] = {
     {"owner", K_STRING, 0, 0, 0, 0, offsetof(gw_config, saga_owner), NULL},
     {"lease", K_DURATION, 0, 100, HOUR_MS, 10 * 1000,
      offsetof(gw_config, saga_lease_ms), NULL},
-    {"group_commit", K_DURATION, 0, 0, 1000, 1,
+    /* 0: each batch commits as soon as the writer wakes (what has always
+     * run when the key is absent). */
+    {"group_commit", K_DURATION, 0, 0, 1000, 0,
      offsetof(gw_config, saga_group_commit_us), NULL},
 };
 
@@ -963,6 +965,8 @@ static void saga_log_section(cfg *g, const keydef *d, const gw_ynode *key,
   if (is_null(val))
     return;
   c->saga_line = key->line;
+  /* Absent keys take the table's defaults: the lease timer needs one. */
+  apply_defaults(saga_keys, NKEYS(saga_keys), base);
   walk(g, "saga_log", val, saga_keys, NKEYS(saga_keys), base, " in saga_log",
        key->line);
   /* group_commit is read in ms like every duration; the log wants us. */

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <sys/random.h>
+#include <time.h>
 
 /* xoshiro256** per thread, seeded once from getrandom: trace and saga ids
  * need to be unique, not secret, and a syscall per id showed up in the
@@ -18,7 +19,10 @@ static uint64_t rotl(uint64_t x, int k) {
 static uint64_t rng_next(void) {
   if (!rng_seeded) {
     if (getrandom(rng_state, sizeof(rng_state), 0) != sizeof(rng_state)) {
-      uint64_t seed = (uint64_t)bt_now_ms() ^ (uint64_t)(uintptr_t)&rng_seeded;
+      struct timespec ts; /* ns: threads seeded in one ms still differ */
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      uint64_t seed = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+      seed ^= (uint64_t)(uintptr_t)&rng_seeded;
       for (int i = 0; i < 4; i++) { /* splitmix64 */
         seed += 0x9e3779b97f4a7c15ull;
         uint64_t z = seed;

@@ -54,7 +54,8 @@ typedef struct bt_serve_app {
 } bt_serve_app;
 
 /* Runs a server process; call it from main and return what it returns.
- * Flags (a value either after '=' or as the next argument):
+ * Flags (a value after '=' or as the next argument; the true/false
+ * switches take theirs after '=' only):
  *   --port=N                 required; 0 picks a free port
  *   --host=ADDR              app->host, else 127.0.0.1
  *   --workers=N              event-loop threads; 0 = one per core

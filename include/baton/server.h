@@ -126,9 +126,9 @@ void bt_server_free(bt_server *server);
 /* Adds a listener on host:port (port 0 picks one; see bt_server_port).
  * tls NULL serves h2c with prior knowledge. Files are loaded now. Before
  * start. Returns 0; BT_ERR_INVAL for a bad port, an unresolvable host or a
- * started server; BT_ERR_IO when the socket cannot be bound (errno is
- * kept); BT_ERR_TLS when the certificate, key or CA cannot be loaded. The
- * reason, as a sentence, goes to the logger (bt_server_set_logger). */
+ * started server; BT_ERR_IO when the socket cannot be bound; BT_ERR_TLS when
+ * the certificate, key or CA cannot be loaded. The reason, as a sentence, goes
+ * to the logger (bt_server_set_logger). */
 int bt_server_listen(bt_server *server, const char *host, int port,
                      const bt_tls_opts *tls);
 /* The port listener i is bound to (after bt_server_listen); -1 when there

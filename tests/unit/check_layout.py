@@ -91,7 +91,7 @@ def main(archive, gateway_dir):
     for p in problems:
         print(p)
     print(f"{len(objs)} files, {sum(len(e) for e in edges.values())} edges, {len(problems)} problems")
-    return 1 if problems else 0
+    return 1 if problems or not objs else 0
 
 
 if __name__ == "__main__":

@@ -268,6 +268,23 @@ static void test_config_defaults(void **state) {
   assert_int_equal(b->buffer, 64 * 1024 * 1024);
 }
 
+/* The saga log's absent keys take their documented defaults: the lease
+ * (10 s) times worker 0's takeover, which a 0 would run every loop turn. */
+static void test_config_saga_log_defaults(void **state) {
+  fx *f = *state;
+  gw_config *c = load(f, BASE "saga_log: { postgres: \"dbname=x\" }\n");
+  expect_errors(f, NULL, 0);
+  assert_non_null(c);
+  assert_int_equal(c->saga_lease_ms, 10000);
+  assert_int_equal(c->saga_group_commit_us, 0);
+  assert_null(c->saga_owner);
+  c = load(f, BASE "saga_log: { postgres: \"dbname=x\", lease: 2s, "
+                   "group_commit: 3ms }\n");
+  expect_errors(f, NULL, 0);
+  assert_int_equal(c->saga_lease_ms, 2000);
+  assert_int_equal(c->saga_group_commit_us, 3000);
+}
+
 static void test_config_limits_read_and_route_timeout_resolved(void **state) {
   fx *f = *state;
   /* routes before limits: the default route timeout still applies. */
@@ -962,6 +979,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_config_full_config_read),
       T(test_config_defaults),
+      T(test_config_saga_log_defaults),
       T(test_config_limits_read_and_route_timeout_resolved),
       T(test_config_empty_sections_are_empty),
       T(test_config_unknown_key_top_level),

@@ -413,7 +413,7 @@ void __wrap_bt_call_finish(bt_call *call, int code, const char *message) {
 /* ---- the fake clock, timers and jitter ----------------------------------- */
 
 int64_t __wrap_bt_now_ms(void) {
-  return fx.now / MS;
+  return (fx.now + MS - 1) / MS; /* rounded up, as the runtime's */
 }
 
 int __wrap_rand(void) {
